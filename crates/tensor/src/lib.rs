@@ -1,1 +1,33 @@
-//! kiln-tensor.
+//! kiln-tensor: f32 tensors on a pluggable [`Backend`], with reverse-mode autograd written once
+//! for every backend.
+//!
+//! ```
+//! use kiln_tensor::{Cpu, Tensor};
+//! let dev = Cpu;
+//! let w = Tensor::from_slice(&[1.0, 2.0, 3.0, 4.0], &[2, 2], &dev).unwrap().set_requires_grad(true);
+//! let x = Tensor::from_slice(&[1.0, -1.0], &[1, 2], &dev).unwrap();
+//! let loss = x.matmul(&w).unwrap().relu().unwrap().sum_all().unwrap();
+//! let grads = loss.backward().unwrap();
+//! assert_eq!(grads.get(&w).unwrap().to_vec().unwrap(), vec![0.0, 0.0, -0.0, -0.0]);
+//! ```
+
+pub mod autograd;
+pub mod backend;
+pub mod cpu;
+mod error;
+pub mod layout;
+pub mod ops;
+pub mod rng;
+pub mod spec;
+mod tensor;
+
+pub use autograd::{GradStore, NoGradGuard, no_grad};
+pub use backend::Backend;
+pub use cpu::Cpu;
+pub use error::{Result, TensorError};
+pub use layout::Layout;
+pub use ops::batch_norm::BatchNormResult;
+pub use ops::conv2d::Conv2dOptions;
+pub use ops::pool::Pool2dOptions;
+pub use spec::*;
+pub use tensor::{Tensor, TensorId};

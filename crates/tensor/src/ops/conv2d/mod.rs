@@ -1,0 +1,125 @@
+//! 2-D convolution (PyTorch's `conv2d`: cross-correlation, NCHW, weight `[out, in, kh, kw]`),
+//! with stride, padding and dilation per axis. Backward input and weight are backend primitives.
+
+pub(crate) mod cpu;
+#[cfg(test)]
+mod tests;
+
+use crate::spec::Conv2dSpec;
+use crate::{Backend, Result, Tensor, TensorError};
+
+/// Stride, padding and dilation, each as (height, width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dOptions {
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+    pub dilation: (usize, usize),
+}
+
+impl Default for Conv2dOptions {
+    fn default() -> Self {
+        Conv2dOptions {
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+        }
+    }
+}
+
+impl<B: Backend> Tensor<B> {
+    /// Convolves `self` `[n, c_in, h, w]` with `weight` `[c_out, c_in, kh, kw]` (+ `bias` `[c_out]`).
+    pub fn conv2d(
+        &self,
+        weight: &Tensor<B>,
+        bias: Option<&Tensor<B>>,
+        opts: Conv2dOptions,
+    ) -> Result<Tensor<B>> {
+        let [n, c_in, h, w] = self.dims4("conv2d")?;
+        let [c_out, wc, kh, kw] = weight.dims4("conv2d weight")?;
+        if wc != c_in {
+            return Err(TensorError::ShapeMismatch {
+                op: "conv2d (input channels vs weight)",
+                lhs: self.shape().to_vec(),
+                rhs: weight.shape().to_vec(),
+            });
+        }
+        if let Some(b) = bias
+            && b.shape() != [c_out]
+        {
+            return Err(TensorError::ShapeMismatch {
+                op: "conv2d (bias vs output channels)",
+                lhs: b.shape().to_vec(),
+                rhs: vec![c_out],
+            });
+        }
+        if opts.stride.0 == 0 || opts.stride.1 == 0 || opts.dilation.0 == 0 || opts.dilation.1 == 0
+        {
+            return Err(TensorError::invalid(
+                "conv2d",
+                "stride and dilation must be at least 1",
+            ));
+        }
+        let spec = Conv2dSpec {
+            n,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh,
+            kw,
+            stride: opts.stride,
+            padding: opts.padding,
+            dilation: opts.dilation,
+        };
+        if spec.out_h() == 0 || spec.out_w() == 0 {
+            return Err(TensorError::invalid(
+                "conv2d",
+                format!("a {kh}x{kw} kernel does not fit a {h}x{w} input with {opts:?}"),
+            ));
+        }
+        let xs = self.dense_storage()?;
+        let ws = weight.dense_storage()?;
+        let bs = bias.map(|b| b.dense_storage()).transpose()?;
+        let out = self.device().conv2d(&xs, &ws, bs.as_deref(), &spec)?;
+        let (x, wt) = (self.detach(), weight.detach());
+        let (tx, tw, tb) = (
+            self.tracks_grad(),
+            weight.tracks_grad(),
+            bias.is_some_and(|b| b.tracks_grad()),
+        );
+        let mut inputs = vec![self, weight];
+        if let Some(b) = bias {
+            inputs.push(b);
+        }
+        Tensor::from_op(
+            out,
+            &spec.output_shape(),
+            self.device(),
+            "conv2d",
+            &inputs,
+            move |g| {
+                let dev = g.device();
+                let gs = g.dense_storage()?;
+                let gx = if tx {
+                    let ws = wt.dense_storage()?;
+                    let s = dev.conv2d_backward_input(&gs, &ws, &spec)?;
+                    Some(Tensor::from_storage(s, &spec.input_shape(), dev)?)
+                } else {
+                    None
+                };
+                let gw = if tw {
+                    let xs = x.dense_storage()?;
+                    let s = dev.conv2d_backward_weight(&xs, &gs, &spec)?;
+                    Some(Tensor::from_storage(s, &spec.weight_shape(), dev)?)
+                } else {
+                    None
+                };
+                let mut grads = vec![gx, gw];
+                if tb {
+                    grads.push(Some(g.sum(&[0, 2, 3], false)?));
+                }
+                Ok(grads)
+            },
+        )
+    }
+}

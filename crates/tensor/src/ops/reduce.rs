@@ -1,0 +1,135 @@
+//! Reductions over axes: sum, mean, max, argmax; and `sum_to_shape` for broadcast gradients.
+
+use crate::spec::ReduceOp;
+use crate::{Backend, Result, Tensor, TensorError};
+
+impl<B: Backend> Tensor<B> {
+    /// Moves the reduced axes last and reduces each row; returns the kept shape with ones.
+    fn reduce_axes(&self, op: ReduceOp, axes: &[usize]) -> Result<(B::Storage, Vec<usize>)> {
+        let r = self.rank();
+        if let Some(&a) = axes.iter().find(|&&a| a >= r) {
+            return Err(TensorError::invalid(
+                "reduce",
+                format!("axis {a} out of range for shape {:?}", self.shape()),
+            ));
+        }
+        let kept: Vec<usize> = (0..r).filter(|d| !axes.contains(d)).collect();
+        let reduced: Vec<usize> = (0..r).filter(|d| axes.contains(d)).collect();
+        let perm: Vec<usize> = kept.iter().chain(&reduced).copied().collect();
+        let rows: usize = kept.iter().map(|&d| self.shape()[d]).product();
+        let cols: usize = reduced.iter().map(|&d| self.shape()[d]).product();
+        let layout = self.layout().permute(&perm)?;
+        let dense = if layout.is_contiguous() && layout.offset() == 0 {
+            None
+        } else {
+            Some(self.device().copy_strided(self.storage(), &layout)?)
+        };
+        let src = dense.as_ref().unwrap_or(self.storage());
+        let out = self.device().reduce_rows(op, src, rows, cols)?;
+        let keep_shape = (0..r)
+            .map(|d| {
+                if axes.contains(&d) {
+                    1
+                } else {
+                    self.shape()[d]
+                }
+            })
+            .collect();
+        Ok((out, keep_shape))
+    }
+
+    fn finish_shape(keep_shape: &[usize], axes: &[usize], keepdim: bool) -> Vec<usize> {
+        if keepdim {
+            keep_shape.to_vec()
+        } else {
+            keep_shape
+                .iter()
+                .enumerate()
+                .filter(|(d, _)| !axes.contains(d))
+                .map(|(_, &s)| s)
+                .collect()
+        }
+    }
+
+    /// Sum over `axes`.
+    pub fn sum(&self, axes: &[usize], keepdim: bool) -> Result<Tensor<B>> {
+        let (out, keep) = self.reduce_axes(ReduceOp::Sum, axes)?;
+        let shape = Self::finish_shape(&keep, axes, keepdim);
+        let in_shape = self.shape().to_vec();
+        Tensor::from_op(out, &shape, self.device(), "sum", &[self], move |g| {
+            Ok(vec![Some(
+                g.reshape(&keep)?.broadcast_as(&in_shape)?.contiguous()?,
+            )])
+        })
+    }
+
+    /// Sum of every element (a scalar tensor of shape `[]`).
+    pub fn sum_all(&self) -> Result<Tensor<B>> {
+        let axes: Vec<usize> = (0..self.rank()).collect();
+        self.sum(&axes, false)
+    }
+
+    /// Mean over `axes`.
+    pub fn mean(&self, axes: &[usize], keepdim: bool) -> Result<Tensor<B>> {
+        let count: usize = axes
+            .iter()
+            .map(|&a| self.shape().get(a).copied().unwrap_or(1))
+            .product();
+        self.sum(axes, keepdim)?.scale(1.0 / count.max(1) as f32)
+    }
+
+    /// Mean of every element.
+    pub fn mean_all(&self) -> Result<Tensor<B>> {
+        let n = self.numel().max(1);
+        self.sum_all()?.scale(1.0 / n as f32)
+    }
+
+    /// Maximum over `axes`; ties share the gradient.
+    pub fn max(&self, axes: &[usize], keepdim: bool) -> Result<Tensor<B>> {
+        let (out, keep) = self.reduce_axes(ReduceOp::Max, axes)?;
+        let shape = Self::finish_shape(&keep, axes, keepdim);
+        let x = self.detach();
+        let m = Tensor::from_storage(out.clone(), &keep, self.device())?;
+        Tensor::from_op(out, &shape, self.device(), "max", &[self], move |g| {
+            // 1 where x equals the maximum: step(x - max + tiny) is fragile, so use min(max - x) == 0.
+            let is_max = m.sub(&x)?.neg()?.add_scalar(0.5e-30)?.step()?;
+            Ok(vec![Some(g.reshape(&m.shape().to_vec())?.mul(&is_max)?)])
+        })
+    }
+
+    /// Index of the maximum along `axis` (no gradient), as f32 values.
+    pub fn argmax(&self, axis: usize) -> Result<Tensor<B>> {
+        let (out, keep) = self.reduce_axes(ReduceOp::ArgMax, &[axis])?;
+        let shape = Self::finish_shape(&keep, &[axis], false);
+        Tensor::from_storage(out, &shape, self.device())
+    }
+
+    /// Sums a broadcast gradient back to `shape` (leading extra axes and expanded ones).
+    pub fn sum_to_shape(&self, shape: &[usize]) -> Result<Tensor<B>> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        let r = self.rank();
+        if shape.len() > r {
+            return Err(TensorError::ShapeMismatch {
+                op: "sum_to_shape",
+                lhs: self.shape().to_vec(),
+                rhs: shape.to_vec(),
+            });
+        }
+        let lead = r - shape.len();
+        let mut axes: Vec<usize> = (0..lead).collect();
+        for (i, &d) in shape.iter().enumerate() {
+            if d == 1 && self.shape()[lead + i] != 1 {
+                axes.push(lead + i);
+            } else if d != self.shape()[lead + i] {
+                return Err(TensorError::ShapeMismatch {
+                    op: "sum_to_shape",
+                    lhs: self.shape().to_vec(),
+                    rhs: shape.to_vec(),
+                });
+            }
+        }
+        self.sum(&axes, true)?.reshape(shape)
+    }
+}
