@@ -1,0 +1,295 @@
+//! The in-memory dataset: u8 CHW images, labels, class names and where they came from.
+
+use crate::error::{DataError, Result};
+
+/// The ten CIFAR-10 class names, in label order.
+pub const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// Which part of a dataset to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Split {
+    /// The training images (50,000 for CIFAR-10).
+    Train,
+    /// The test images (10,000 for CIFAR-10).
+    Test,
+}
+
+impl Split {
+    /// "train" or "test".
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Images held in memory as u8, channel-major (CHW), all of one size, with their labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    images: Vec<u8>,
+    labels: Vec<usize>,
+    channels: usize,
+    height: usize,
+    width: usize,
+    class_names: Vec<String>,
+    source: String,
+    synthetic: bool,
+}
+
+impl Dataset {
+    /// Builds a dataset from `n * channels * height * width` bytes and `n` labels.
+    ///
+    /// Fails when the sizes disagree, a dimension is zero, or a label is not below
+    /// `class_names.len()`.
+    pub fn new(
+        images: Vec<u8>,
+        labels: Vec<usize>,
+        [channels, height, width]: [usize; 3],
+        class_names: Vec<String>,
+        source: impl Into<String>,
+    ) -> Result<Self> {
+        let source = source.into();
+        let per = channels * height * width;
+        if per == 0 {
+            return Err(DataError::Invalid(format!(
+                "image shape {channels}x{height}x{width} has a zero dimension"
+            )));
+        }
+        if images.len() != labels.len() * per {
+            return Err(DataError::Invalid(format!(
+                "{} image bytes do not make {} images of {channels}x{height}x{width}",
+                images.len(),
+                labels.len()
+            )));
+        }
+        if let Some((index, &label)) = labels
+            .iter()
+            .enumerate()
+            .find(|(_, l)| **l >= class_names.len())
+        {
+            return Err(DataError::BadLabel {
+                path: source.clone().into(),
+                index,
+                label: label as i64,
+                max: class_names.len().saturating_sub(1),
+            });
+        }
+        Ok(Dataset {
+            images,
+            labels,
+            channels,
+            height,
+            width,
+            class_names,
+            source,
+            synthetic: false,
+        })
+    }
+
+    /// Marks the dataset as synthetic (made up, not real photographs).
+    pub(crate) fn into_synthetic(mut self) -> Self {
+        self.synthetic = true;
+        self
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Channels per image (3 for RGB).
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Image height in pixels.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Image width in pixels.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// `[channels, height, width]`.
+    pub fn image_shape(&self) -> [usize; 3] {
+        [self.channels, self.height, self.width]
+    }
+
+    /// Bytes per image (`channels * height * width`).
+    pub fn image_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Image `i` as CHW bytes. Panics when `i >= len()`, like slice indexing.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.image_len();
+        &self.images[i * n..(i + 1) * n]
+    }
+
+    /// Label of image `i`. Panics when `i >= len()`.
+    pub fn label(&self, i: usize) -> usize {
+        self.labels[i]
+    }
+
+    /// All images, concatenated (NCHW u8).
+    pub fn images(&self) -> &[u8] {
+        &self.images
+    }
+
+    /// All labels.
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+
+    /// Class names in label order.
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// Number of classes.
+    pub fn num_classes(&self) -> usize {
+        self.class_names.len()
+    }
+
+    /// A human-readable description of where the images came from (shown to the user).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// True for the built-in synthetic dataset: whoever trains on it must say so.
+    pub fn is_synthetic(&self) -> bool {
+        self.synthetic
+    }
+
+    /// Number of images of each class, indexed by label.
+    pub fn counts_per_class(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.class_names.len()];
+        for &l in &self.labels {
+            counts[l] += 1;
+        }
+        counts
+    }
+
+    /// A new dataset holding the images at `indices`, in that order
+    /// (e.g. `ds.subset(0..10_000)` for the first 10,000). Fails on an index out of range.
+    pub fn subset(&self, indices: impl IntoIterator<Item = usize>) -> Result<Dataset> {
+        let n = self.image_len();
+        let mut images = Vec::new();
+        let mut labels = Vec::new();
+        for i in indices {
+            if i >= self.len() {
+                return Err(DataError::Invalid(format!(
+                    "subset index {i} is out of range for a dataset of {} images",
+                    self.len()
+                )));
+            }
+            images.extend_from_slice(&self.images[i * n..(i + 1) * n]);
+            labels.push(self.labels[i]);
+        }
+        let count = labels.len();
+        Ok(Dataset {
+            images,
+            labels,
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+            class_names: self.class_names.clone(),
+            source: format!("{} (subset of {count} images)", self.source),
+            synthetic: self.synthetic,
+        })
+    }
+
+    /// The first `n` images (all of them when `n >= len()`).
+    pub fn first(&self, n: usize) -> Dataset {
+        let n = n.min(self.len());
+        if n == self.len() {
+            return self.clone();
+        }
+        let per = self.image_len();
+        Dataset {
+            images: self.images[..n * per].to_vec(),
+            labels: self.labels[..n].to_vec(),
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+            class_names: self.class_names.clone(),
+            source: format!("{} (first {n} images)", self.source),
+            synthetic: self.synthetic,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Dataset {
+        let images: Vec<u8> = (0..4 * 3 * 2 * 2).map(|v| v as u8).collect();
+        Dataset::new(
+            images,
+            vec![0, 1, 1, 2],
+            [3, 2, 2],
+            vec!["a".into(), "b".into(), "c".into()],
+            "tiny",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn accessors_and_counts() {
+        let ds = tiny();
+        assert_eq!(ds.len(), 4);
+        assert_eq!(
+            ds.image(1),
+            &(12..24).map(|v| v as u8).collect::<Vec<_>>()[..]
+        );
+        assert_eq!(ds.label(3), 2);
+        assert_eq!(ds.counts_per_class(), vec![1, 2, 1]);
+        assert!(!ds.is_synthetic());
+    }
+
+    #[test]
+    fn subset_and_first() {
+        let ds = tiny();
+        let s = ds.subset([3, 0]).unwrap();
+        assert_eq!(s.labels(), &[2, 0]);
+        assert_eq!(s.image(0), ds.image(3));
+        assert!(ds.subset(0..5).is_err());
+        let f = ds.first(2);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f.image(1), ds.image(1));
+        assert_eq!(ds.first(99).len(), 4);
+    }
+
+    #[test]
+    fn rejects_bad_shapes_and_labels() {
+        assert!(Dataset::new(vec![0; 5], vec![0], [3, 2, 2], vec!["a".into()], "x").is_err());
+        let err = Dataset::new(vec![0; 12], vec![1], [3, 2, 2], vec!["a".into()], "x").unwrap_err();
+        assert!(err.to_string().contains("label 1"), "{err}");
+    }
+}

@@ -1,0 +1,113 @@
+//! Finding out which dataset layout a folder holds, and loading it.
+
+use std::path::{Path, PathBuf};
+
+use crate::cifar_binary::{self, CIFAR10_BIN_DIR};
+use crate::cifar_python::{self, CIFAR10_PY_DIR};
+use crate::dataset::{Dataset, Split};
+use crate::error::{DataError, HOW_TO_GET_DATA, Result};
+use crate::image_folder::{self, DEFAULT_SIZE};
+
+/// Environment variable naming the data folder.
+pub const DATA_ENV: &str = "KILN_DATA";
+
+/// The layouts [`load`] reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// A `cifar-10-batches-bin` folder (the path is that folder itself).
+    CifarBinary(PathBuf),
+    /// A `cifar-10-batches-py` folder (the path is that folder itself).
+    CifarPython(PathBuf),
+    /// An image-folder tree with `train/<class>/` and `test/<class>/` (the path is its root).
+    ImageFolderSplit(PathBuf),
+    /// An image-folder tree `<class>/` without a split; both splits load all of it.
+    ImageFolder(PathBuf),
+}
+
+impl Layout {
+    /// A short name of the layout.
+    pub fn describe(&self) -> String {
+        match self {
+            Layout::CifarBinary(p) => format!("CIFAR-10 binary at {}", p.display()),
+            Layout::CifarPython(p) => format!("CIFAR-10 python at {}", p.display()),
+            Layout::ImageFolderSplit(p) => format!("image folder (train/test) at {}", p.display()),
+            Layout::ImageFolder(p) => format!("image folder at {}", p.display()),
+        }
+    }
+}
+
+/// The folder named by `KILN_DATA`, when that variable is set and not empty.
+pub fn default_data_dir() -> Option<PathBuf> {
+    std::env::var_os(DATA_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Works out which layout `path` holds.
+///
+/// Accepted, in this order of preference: a folder containing `cifar-10-batches-bin/`, that
+/// folder itself, a folder containing `cifar-10-batches-py/`, that folder itself, an image
+/// folder with `train/` and `test/`, and an image folder of class sub-folders.
+pub fn detect_layout(path: &Path) -> Result<Layout> {
+    if !path.exists() {
+        return Err(DataError::Missing {
+            path: path.to_path_buf(),
+            hint: HOW_TO_GET_DATA.to_string(),
+        });
+    }
+    if !path.is_dir() {
+        return Err(DataError::UnknownLayout {
+            path: path.to_path_buf(),
+            looked_for: format!(
+                "a folder, but this is a file (unpack archives first); {}",
+                looked_for()
+            ),
+        });
+    }
+    let bin = path.join(CIFAR10_BIN_DIR);
+    if bin.is_dir() {
+        return Ok(Layout::CifarBinary(bin));
+    }
+    if cifar_binary::looks_like_binary_dir(path) {
+        return Ok(Layout::CifarBinary(path.to_path_buf()));
+    }
+    let py = path.join(CIFAR10_PY_DIR);
+    if py.is_dir() {
+        return Ok(Layout::CifarPython(py));
+    }
+    if cifar_python::looks_like_python_dir(path) {
+        return Ok(Layout::CifarPython(path.to_path_buf()));
+    }
+    if image_folder::looks_like_split_image_folder(path) {
+        return Ok(Layout::ImageFolderSplit(path.to_path_buf()));
+    }
+    if image_folder::looks_like_image_folder(path) {
+        return Ok(Layout::ImageFolder(path.to_path_buf()));
+    }
+    Err(DataError::UnknownLayout {
+        path: path.to_path_buf(),
+        looked_for: format!("{}. {HOW_TO_GET_DATA}", looked_for()),
+    })
+}
+
+fn looked_for() -> String {
+    format!(
+        "{CIFAR10_BIN_DIR}/ (or data_batch_1.bin / test_batch.bin directly), \
+         {CIFAR10_PY_DIR}/ (or data_batch_1 / test_batch directly), \
+         train/<class>/ and test/<class>/ image folders, \
+         or <class>/ folders of .png/.jpg/.jpeg images"
+    )
+}
+
+/// Detects the layout of `path` and loads `split` from it (images resized to 32x32 where the
+/// layout is an image folder).
+pub fn load(path: &Path, split: Split) -> Result<Dataset> {
+    match detect_layout(path)? {
+        Layout::CifarBinary(dir) => cifar_binary::load_cifar_binary(&dir, split),
+        Layout::CifarPython(dir) => cifar_python::load_cifar_python(&dir, split),
+        Layout::ImageFolderSplit(root) => {
+            image_folder::load_image_folder_split(&root, split, DEFAULT_SIZE)
+        }
+        Layout::ImageFolder(root) => image_folder::load_image_folder(&root, DEFAULT_SIZE),
+    }
+}

@@ -1,0 +1,199 @@
+//! Image-folder datasets (`root/<class>/*.png|*.jpg|*.jpeg`) and single-image decoding.
+//!
+//! Classes are the sorted names of the sub-folders of `root`, as torchvision's `ImageFolder`
+//! finds them; files are walked recursively in sorted order. Images are decoded with the
+//! `image` crate, converted to RGB and resized (triangle filter, i.e. bilinear) to the
+//! requested size when they differ from it. A split layout `root/train/<class>/...` and
+//! `root/test/<class>/...` is also read, with the class list taken from `train/`.
+
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+use rayon::prelude::*;
+
+use crate::dataset::{Dataset, Split};
+use crate::error::{DataError, Result};
+
+/// File extensions read as images (compared case-insensitively).
+pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+/// Side length images are resized to by default (CIFAR-10's 32x32).
+pub const DEFAULT_SIZE: usize = 32;
+
+/// Decodes a PNG or JPEG file into RGB CHW bytes of shape 3x32x32, resizing when needed.
+pub fn decode_image_file(path: &Path) -> Result<Vec<u8>> {
+    decode_image_file_sized(path, DEFAULT_SIZE, DEFAULT_SIZE)
+}
+
+/// Decodes a PNG or JPEG file into RGB CHW bytes of shape `3 x height x width`.
+pub fn decode_image_file_sized(path: &Path, height: usize, width: usize) -> Result<Vec<u8>> {
+    let image_err = |reason: String| DataError::Image {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let reader = image::ImageReader::open(path).map_err(|e| DataError::io(path, e))?;
+    let reader = reader
+        .with_guessed_format()
+        .map_err(|e| DataError::io(path, e))?;
+    let decoded = reader.decode().map_err(|e| image_err(e.to_string()))?;
+    let mut rgb = decoded.to_rgb8();
+    let (w, h) = (width as u32, height as u32);
+    if rgb.width() != w || rgb.height() != h {
+        if rgb.width() == 0 || rgb.height() == 0 {
+            return Err(image_err("the image is empty".into()));
+        }
+        rgb = image::imageops::resize(&rgb, w, h, FilterType::Triangle);
+    }
+    let plane = height * width;
+    let mut chw = vec![0u8; 3 * plane];
+    for (i, px) in rgb.as_raw().chunks_exact(3).enumerate() {
+        chw[i] = px[0];
+        chw[plane + i] = px[1];
+        chw[2 * plane + i] = px[2];
+    }
+    Ok(chw)
+}
+
+/// True when `path` has one of [`IMAGE_EXTENSIONS`].
+pub fn is_image_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
+/// Sorted names of the sub-folders of `root` (the classes of an image folder).
+pub fn list_classes(root: &Path) -> Result<Vec<String>> {
+    let mut classes = Vec::new();
+    for entry in std::fs::read_dir(root).map_err(|e| DataError::io(root, e))? {
+        let entry = entry.map_err(|e| DataError::io(root, e))?;
+        if entry.path().is_dir() {
+            classes.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    classes.sort();
+    Ok(classes)
+}
+
+/// True when `root` has at least one sub-folder holding an image file directly.
+pub fn looks_like_image_folder(root: &Path) -> bool {
+    let Ok(classes) = list_classes(root) else {
+        return false;
+    };
+    classes.iter().any(|c| {
+        std::fs::read_dir(root.join(c)).is_ok_and(|mut it| {
+            it.any(|e| e.is_ok_and(|e| e.path().is_file() && is_image_file(&e.path())))
+        })
+    })
+}
+
+/// True when `root` holds `train/` and `test/` image folders.
+pub fn looks_like_split_image_folder(root: &Path) -> bool {
+    looks_like_image_folder(&root.join("train")) && looks_like_image_folder(&root.join("test"))
+}
+
+/// Loads `root/<class>/...` with its own sorted class list, resizing to `size x size`.
+pub fn load_image_folder(root: &Path, size: usize) -> Result<Dataset> {
+    let classes = list_classes(root)?;
+    load_with_classes(
+        root,
+        &classes,
+        size,
+        &format!("image folder {}", root.display()),
+    )
+}
+
+/// Loads `root/<split>/<class>/...`, with classes from `root/train/` for both splits.
+pub fn load_image_folder_split(root: &Path, split: Split, size: usize) -> Result<Dataset> {
+    let train = root.join("train");
+    let classes = list_classes(&train)?;
+    let dir = root.join(split.name());
+    if split == Split::Test {
+        for c in list_classes(&dir)? {
+            if !classes.contains(&c) {
+                return Err(DataError::Format {
+                    path: dir.join(&c),
+                    reason: format!("class '{c}' is in test/ but not in train/"),
+                });
+            }
+        }
+    }
+    let desc = format!("image folder {}, {} split", root.display(), split);
+    load_with_classes(&dir, &classes, size, &desc)
+}
+
+/// Reads every image of `root/<class>/` for the given class list (labels = positions in it).
+fn load_with_classes(root: &Path, classes: &[String], size: usize, desc: &str) -> Result<Dataset> {
+    if size == 0 {
+        return Err(DataError::Invalid("image size must be positive".into()));
+    }
+    if classes.is_empty() {
+        return Err(DataError::UnknownLayout {
+            path: root.to_path_buf(),
+            looked_for: "class sub-folders <class>/ holding .png/.jpg/.jpeg files".into(),
+        });
+    }
+    let mut files: Vec<(PathBuf, usize)> = Vec::new();
+    for (label, class) in classes.iter().enumerate() {
+        let dir = root.join(class);
+        if !dir.is_dir() {
+            continue;
+        }
+        let before = files.len();
+        walk_sorted(&dir, &mut |p| files.push((p, label)))?;
+        if files.len() == before {
+            // A class may be absent from a split, but an existing class folder must hold images.
+            return Err(DataError::Format {
+                path: dir,
+                reason: "class folder holds no .png/.jpg/.jpeg file".into(),
+            });
+        }
+    }
+    if files.is_empty() {
+        return Err(DataError::Format {
+            path: root.to_path_buf(),
+            reason: "no .png/.jpg/.jpeg files found".into(),
+        });
+    }
+    let decoded: Vec<Vec<u8>> = files
+        .par_iter()
+        .map(|(p, _)| decode_image_file_sized(p, size, size))
+        .collect::<Result<_>>()?;
+    let mut images = Vec::with_capacity(decoded.len() * 3 * size * size);
+    for img in &decoded {
+        images.extend_from_slice(img);
+    }
+    let labels = files.iter().map(|(_, l)| *l).collect::<Vec<_>>();
+    let source = format!("{desc}, {} images", labels.len());
+    Dataset::new(images, labels, [3, size, size], classes.to_vec(), source)
+}
+
+/// Calls `f` for every image file under `dir`, folders visited in sorted order and the files
+/// of each folder sorted by name.
+fn walk_sorted(dir: &Path, f: &mut dyn FnMut(PathBuf)) -> Result<()> {
+    let mut dirs = vec![dir.to_path_buf()];
+    collect_dirs(dir, &mut dirs)?;
+    dirs.sort();
+    for d in dirs {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&d).map_err(|e| DataError::io(&d, e))? {
+            let path = entry.map_err(|e| DataError::io(&d, e))?.path();
+            if path.is_file() && is_image_file(&path) {
+                names.push(path);
+            }
+        }
+        names.sort();
+        names.into_iter().for_each(&mut *f);
+    }
+    Ok(())
+}
+
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
+        let path = entry.map_err(|e| DataError::io(dir, e))?.path();
+        if path.is_dir() {
+            out.push(path.clone());
+            collect_dirs(&path, out)?;
+        }
+    }
+    Ok(())
+}
