@@ -1,0 +1,62 @@
+//! Errors of the module layer.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything that can go wrong building, running, saving or loading a model.
+#[derive(Debug, Error)]
+pub enum NnError {
+    #[error(transparent)]
+    Tensor(#[from] kiln_tensor::TensorError),
+    /// A state dict lacks a tensor the model has.
+    #[error(
+        "state dict {source_name}: missing tensor `{name}` (the model expects shape {expected:?})"
+    )]
+    MissingTensor {
+        source_name: String,
+        name: String,
+        expected: Vec<usize>,
+    },
+    /// A state dict has a tensor the model does not.
+    #[error(
+        "state dict {source_name}: unexpected tensor `{name}` of shape {found:?}: the model has no such tensor (was it saved from another network?)"
+    )]
+    UnexpectedTensor {
+        source_name: String,
+        name: String,
+        found: Vec<usize>,
+    },
+    /// Shapes differ: usually a checkpoint of another configuration.
+    #[error(
+        "state dict {source_name}: tensor `{name}` has shape {found:?} but the model expects {expected:?} (a checkpoint of another configuration? check --c1/--c2/--l1/--conv1-kernel)"
+    )]
+    ShapeMismatch {
+        source_name: String,
+        name: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    /// A tensor of a dtype we cannot read.
+    #[error(
+        "state dict {source_name}: tensor `{name}` has dtype {dtype}, expected F32 (or I64 for counters)"
+    )]
+    Dtype {
+        source_name: String,
+        name: String,
+        dtype: String,
+    },
+    /// The file is not a safetensors file.
+    #[error("{path} is not a readable safetensors file: {reason}")]
+    Format { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A configuration that cannot make a network.
+    #[error("invalid model configuration: {0}")]
+    Config(String),
+}
+
+pub type Result<T> = std::result::Result<T, NnError>;
