@@ -98,7 +98,10 @@ pub fn load_image_folder(root: &Path, size: usize) -> Result<Dataset> {
         root,
         &classes,
         size,
-        &format!("image folder {}", root.display()),
+        &format!(
+            "image folder {} (no train/test split: all of it)",
+            root.display()
+        ),
     )
 }
 

@@ -1,0 +1,141 @@
+//! Broken copies of the binary layout, built in temporary folders, each give a clear error.
+
+mod common;
+
+use std::path::Path;
+
+use kiln_data::cifar_binary::{RECORD_BYTES, RECORDS_PER_BATCH, encode_records};
+use kiln_data::{DataError, Split, load};
+
+/// A valid 10,000-record batch with a byte pattern and labels cycling 0..9.
+fn valid_batch() -> Vec<u8> {
+    let n = RECORDS_PER_BATCH;
+    let images: Vec<u8> = (0..n * 3072).map(|k| (k % 251) as u8).collect();
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    encode_records(&images, &labels)
+}
+
+/// `root/cifar-10-batches-bin/` with all six files valid (train files hard-linked to one).
+fn valid_tree(root: &Path) -> std::path::PathBuf {
+    let dir = root.join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let batch = valid_batch();
+    std::fs::write(dir.join("test_batch.bin"), &batch).unwrap();
+    for i in 1..=5 {
+        let path = dir.join(format!("data_batch_{i}.bin"));
+        // A hard link is enough (and fast); tests that corrupt a file replace it whole.
+        if std::fs::hard_link(dir.join("test_batch.bin"), &path).is_err() {
+            std::fs::write(&path, &batch).unwrap();
+        }
+    }
+    dir
+}
+
+/// Replaces a (possibly hard-linked) file without touching its other links.
+fn replace(path: &Path, bytes: &[u8]) {
+    std::fs::remove_file(path).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn valid_generated_tree_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    valid_tree(tmp.path());
+    let train = load(tmp.path(), Split::Train).unwrap();
+    assert_eq!(train.len(), 50_000);
+    assert_eq!(train.counts_per_class(), vec![5_000; 10]);
+    // No batches.meta.txt: the standard class names.
+    assert_eq!(train.class_names()[9], "truck");
+}
+
+#[test]
+fn truncated_file_names_file_and_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = valid_tree(tmp.path());
+    // A truncated copy of the real test batch where present, else of the generated one.
+    let real = common::shared_path("KILN_DATA", "data").join("cifar-10-batches-bin/test_batch.bin");
+    let src = if real.is_file() {
+        std::fs::read(&real).unwrap()
+    } else {
+        valid_batch()
+    };
+    let cut = src.len() - 1000;
+    replace(&dir.join("test_batch.bin"), &src[..cut]);
+    let err = load(tmp.path(), Split::Test).unwrap_err();
+    assert!(matches!(err, DataError::BadSize { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("test_batch.bin") && msg.contains(&cut.to_string()),
+        "{msg}"
+    );
+    assert!(msg.contains("30730000"), "{msg}");
+}
+
+#[test]
+fn extra_whole_record_is_still_wrong_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = valid_tree(tmp.path());
+    let mut batch = valid_batch();
+    batch.extend(vec![0u8; RECORD_BYTES]);
+    replace(&dir.join("data_batch_2.bin"), &batch);
+    let msg = load(&dir, Split::Train).unwrap_err().to_string();
+    assert!(
+        msg.contains("data_batch_2.bin") && msg.contains("30733073"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn label_out_of_range_names_file_and_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = valid_tree(tmp.path());
+    let mut batch = valid_batch();
+    batch[1234 * RECORD_BYTES] = 10;
+    replace(&dir.join("data_batch_4.bin"), &batch);
+    let err = load(&dir, Split::Train).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(
+            err,
+            DataError::BadLabel {
+                index: 1234,
+                label: 10,
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("data_batch_4.bin") && msg.contains("record 1234"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_file_says_how_to_get_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = valid_tree(tmp.path());
+    std::fs::remove_file(dir.join("data_batch_5.bin")).unwrap();
+    let err = load(tmp.path(), Split::Train).unwrap_err();
+    assert!(matches!(err, DataError::Missing { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("data_batch_5.bin"), "{msg}");
+    assert!(
+        msg.contains("kiln data download") && msg.contains("--data"),
+        "{msg}"
+    );
+    // The test split is still readable.
+    assert_eq!(load(tmp.path(), Split::Test).unwrap().len(), 10_000);
+}
+
+#[test]
+fn bad_class_name_file_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = valid_tree(tmp.path());
+    std::fs::write(dir.join("batches.meta.txt"), "a\nb\n\n").unwrap();
+    let msg = load(&dir, Split::Test).unwrap_err().to_string();
+    assert!(
+        msg.contains("batches.meta.txt") && msg.contains("found 2"),
+        "{msg}"
+    );
+}
