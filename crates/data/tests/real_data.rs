@@ -83,7 +83,7 @@ fn jpeg_tree_gives_the_same_counts() {
     if bin.is_dir() {
         let bin_test = load(&bin, Split::Test).unwrap();
         let means = |ds: &kiln_data::Dataset| {
-            let mut sums = vec![0f64; 10];
+            let mut sums = [0f64; 10];
             for i in 0..ds.len() {
                 sums[ds.label(i)] += ds.image(i).iter().map(|&v| v as f64).sum::<f64>();
             }

@@ -61,14 +61,30 @@ pub(crate) fn saturation_in_place(img: &mut Image, factor: f64) {
     let (g, bl) = rest.split_at_mut(plane);
     for i in 0..plane {
         let l = gray(r[i], g[i], bl[i]) as f32 * b;
-        r[i] = (a * r[i] as f32 + l).clamp(0.0, 255.0) as u8;
-        g[i] = (a * g[i] as f32 + l).clamp(0.0, 255.0) as u8;
-        bl[i] = (a * bl[i] as f32 + l).clamp(0.0, 255.0) as u8;
+        r[i] = trunc_u8((a * r[i] as f32 + l).clamp(0.0, 255.0));
+        g[i] = trunc_u8((a * g[i] as f32 + l).clamp(0.0, 255.0));
+        bl[i] = trunc_u8((a * bl[i] as f32 + l).clamp(0.0, 255.0));
     }
 }
 
+/// `x as u8` (truncation) for `x` in [0, 256), without a scalar float-to-int conversion so
+/// that loops vectorise: adding 2^23 rounds to the nearest integer `n`, held in the low
+/// mantissa bits, and `n - 1` is taken where that rounded up.
+#[inline(always)]
+fn trunc_u8(x: f32) -> u8 {
+    const TWO_23: f32 = 8_388_608.0;
+    let y = x + TWO_23;
+    let n = y.to_bits() & 0x1FF;
+    let down = (y - TWO_23 > x) as u32;
+    (n - down) as u8
+}
+
 /// One pixel through `_rgb2hsv`, the hue shift and `_hsv2rgb`, back to u8.
-#[inline]
+///
+/// Branch-free (selects only) so that the loop over pixels vectorises, and without libm
+/// calls: the `fmod`s and `floor` of torchvision's code act on values in small known ranges
+/// here, where the comparisons below give exactly the same results.
+#[inline(always)]
 fn hue_pixel(r8: u8, g8: u8, b8: u8, shift: f32) -> (u8, u8, u8) {
     let (r, g, b) = (r8 as f32 / 255.0, g8 as f32 / 255.0, b8 as f32 / 255.0);
     let maxc = r.max(g).max(b);
@@ -80,37 +96,67 @@ fn hue_pixel(r8: u8, g8: u8, b8: u8, shift: f32) -> (u8, u8, u8) {
     let rc = (maxc - r) / crd;
     let gc = (maxc - g) / crd;
     let bc = (maxc - b) / crd;
+    let hr = bc - gc;
+    let hg = 2.0 + rc - bc;
+    let hb = 4.0 + gc - rc;
     let h = if maxc == r {
-        bc - gc
+        hr
     } else if maxc == g {
-        2.0 + rc - bc
+        hg
     } else {
-        4.0 + gc - rc
+        hb
     };
-    let h = (h / 6.0 + 1.0) % 1.0;
-    // torch.remainder(h + shift, 1.0)
-    let mut h = (h + shift) % 1.0;
-    if h < 0.0 {
-        h += 1.0;
-    }
+    // fmod(h / 6 + 1, 1): the argument lies in [5/6, 11/6], and x - 1 is exact on [1, 2).
+    let h = h / 6.0 + 1.0;
+    let h = if h >= 1.0 { h - 1.0 } else { h };
+    // torch.remainder(h + shift, 1) for h + shift in [-0.5, 1.5).
+    let h = h + shift;
+    let h = if h >= 1.0 { h - 1.0 } else { h };
+    let h = if h < 0.0 { h + 1.0 } else { h };
     let v = maxc;
     let h6 = h * 6.0;
-    let i = h6.floor();
-    let f = h6 - i;
-    let i = (i as i32).rem_euclid(6);
+    // h6 >= 0, so truncation is floor; sector 6 (h rounded up to 1) wraps to 0.
+    let i = h6 as i32;
+    let f = h6 - i as f32;
+    let i = if i == 6 { 0 } else { i };
     let p = (v * (1.0 - s)).clamp(0.0, 1.0);
     let q = (v * (1.0 - s * f)).clamp(0.0, 1.0);
     let t = (v * (1.0 - s * (1.0 - f))).clamp(0.0, 1.0);
-    let (ro, go, bo) = match i {
-        0 => (v, t, p),
-        1 => (q, v, p),
-        2 => (p, v, t),
-        3 => (p, q, v),
-        4 => (t, p, v),
-        _ => (v, p, q),
+    // Sectors 0..5 give (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q).
+    let ro = if i == 0 || i == 5 {
+        v
+    } else if i == 1 {
+        q
+    } else if i == 4 {
+        t
+    } else {
+        p
+    };
+    let go = if i == 1 || i == 2 {
+        v
+    } else if i == 0 {
+        t
+    } else if i == 3 {
+        q
+    } else {
+        p
+    };
+    let bo = if i == 3 || i == 4 {
+        v
+    } else if i == 2 {
+        t
+    } else if i == 5 {
+        q
+    } else {
+        p
     };
     const SCALE: f32 = 255.999;
-    ((ro * SCALE) as u8, (go * SCALE) as u8, (bo * SCALE) as u8)
+    // Values are in [0, 255.999): truncation as torch's uint8 conversion does.
+    (
+        trunc_u8(ro * SCALE),
+        trunc_u8(go * SCALE),
+        trunc_u8(bo * SCALE),
+    )
 }
 
 pub(crate) fn hue_in_place(img: &mut Image, factor: f64) {
@@ -121,8 +167,8 @@ pub(crate) fn hue_in_place(img: &mut Image, factor: f64) {
     let shift = factor as f32;
     let (r, rest) = img.data.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
-    for i in 0..plane {
-        (r[i], g[i], b[i]) = hue_pixel(r[i], g[i], b[i], shift);
+    for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
+        (*r, *g, *b) = hue_pixel(*r, *g, *b, shift);
     }
 }
 
@@ -217,5 +263,42 @@ impl ImageOp for ColorJitter {
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trunc_u8_matches_a_plain_cast() {
+        let mut xs: Vec<f32> = (0..256 * 4096).map(|k| k as f32 / 4096.0).collect();
+        for n in 0..256 {
+            let n = n as f32;
+            xs.extend([
+                n,
+                n.next_down().max(0.0),
+                n.next_up(),
+                n + 0.5,
+                (n + 0.5).next_down(),
+            ]);
+        }
+        xs.push(255.999);
+        for x in xs.into_iter().filter(|x| *x < 256.0) {
+            assert_eq!(trunc_u8(x), x as u8, "x = {x}");
+        }
+    }
+
+    #[test]
+    fn jitter_with_zero_ranges_is_identity() {
+        let img = Image::new((0..3 * 8 * 8).map(|v| (v * 5) as u8).collect(), [3, 8, 8]).unwrap();
+        let mut out = img.clone();
+        let mut rng = <SampleRng as rand::SeedableRng>::seed_from_u64(3);
+        ColorJitter::new(0.0, 0.0, 0.0, 0.0).apply(&mut out, &mut Aux::default(), &mut rng);
+        assert_eq!(out, img);
+        let j = ColorJitter::new(0.2, 0.0, 0.0, 0.1);
+        assert_eq!(j.brightness, Some((0.8, 1.2)));
+        assert_eq!(j.hue, Some((-0.1, 0.1)));
+        assert_eq!(j.contrast, None);
     }
 }

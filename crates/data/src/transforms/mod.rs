@@ -99,6 +99,8 @@ impl Scratch {
 #[derive(Debug, Default)]
 pub struct Aux {
     pub(crate) bytes: Vec<u8>,
+    pub(crate) padded: Vec<u8>,
+    pub(crate) xs: Vec<f32>,
     pub(crate) index: Vec<u32>,
     pub(crate) corners: Vec<[u32; 4]>,
     pub(crate) weights: Vec<[f32; 4]>,
