@@ -47,6 +47,17 @@ pub fn state_dict<B: Backend, M: Module<B> + ?Sized>(
 /// Writes `bytes` to `path` through a temporary file in the same folder, flushed and renamed,
 /// so a crash leaves either the old file or the new one, never a broken one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, bytes, |f, b| f.write_all(b))
+}
+
+/// [`write_atomic`] with the function that writes the bytes into the temporary file (tests
+/// inject failures through it). On any error the temporary file is removed and `path` is
+/// left as it was.
+pub fn write_atomic_with(
+    path: &Path,
+    bytes: &[u8],
+    write: impl FnOnce(&mut std::fs::File, &[u8]) -> std::io::Result<()>,
+) -> Result<()> {
     let io = |source| NnError::Io {
         path: path.to_path_buf(),
         source,
@@ -63,7 +74,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        write(&mut f, bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
         if let Ok(d) = std::fs::File::open(dir) {

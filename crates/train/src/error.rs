@@ -1,0 +1,47 @@
+//! Errors of the training layer.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything that can stop a training run or a search.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Nn(#[from] kiln_nn::NnError),
+    #[error(transparent)]
+    Tensor(#[from] kiln_tensor::TensorError),
+    #[error(transparent)]
+    Metrics(#[from] kiln_metrics::MetricError),
+    #[error(transparent)]
+    Data(#[from] kiln_data::DataError),
+    /// The loss became NaN or infinite.
+    #[error(
+        "the loss became {value} at epoch {epoch}, batch {batch}: training stopped (the best checkpoint is intact); try a lower learning rate (--lr)"
+    )]
+    NonFiniteLoss {
+        epoch: usize,
+        batch: usize,
+        value: f32,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A checkpoint or run folder that cannot be used.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
+    /// A bad setting.
+    #[error("{0}")]
+    Config(String),
+}
+
+pub type Result<T> = std::result::Result<T, TrainError>;
+
+pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
