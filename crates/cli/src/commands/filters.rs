@@ -1,0 +1,74 @@
+//! `kiln filters`: a conv layer's learned filters as a picture.
+
+use kiln_tensor::Backend;
+
+use crate::args::{Common, FiltersArgs};
+use crate::commands::ensure_dir;
+use crate::device::Job;
+use crate::render::filter_grid;
+use crate::{CliError, Result, model_file};
+
+pub struct FiltersJob {
+    pub common: Common,
+    pub args: FiltersArgs,
+}
+
+impl Job for FiltersJob {
+    type Output = std::path::PathBuf;
+
+    fn run<B: Backend>(self, dev: &B) -> Result<std::path::PathBuf> {
+        let (c, a) = (&self.common, &self.args);
+        let net = model_file::open(&a.weights.weights, crate::flags(&a.weights), dev)?;
+        let conv = net.conv(&a.layer).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--layer {}: ConfigNet's conv layers are {}",
+                a.layer,
+                kiln_nn::CONV_LAYERS.join(", ")
+            ))
+        })?;
+        let shape = conv.weight.shape().to_vec();
+        let (o, i, kh, kw) = (shape[0], shape[1], shape[2], shape[3]);
+        let w = conv.weight.to_vec()?;
+        let per = i * kh * kw;
+        let mut filters = Vec::new();
+        let cols;
+        match (i, a.channel) {
+            (3, None) => {
+                for f in 0..o {
+                    filters.push((3, kh, kw, w[f * per..(f + 1) * per].to_vec()));
+                }
+                cols = 8;
+            }
+            (_, Some(ch)) => {
+                if ch >= i {
+                    return Err(CliError::Usage(format!(
+                        "--channel {ch}: {} has {i} input channels",
+                        a.layer
+                    )));
+                }
+                for f in 0..o {
+                    let s = f * per + ch * kh * kw;
+                    filters.push((1, kh, kw, w[s..s + kh * kw].to_vec()));
+                }
+                cols = 8;
+            }
+            (_, None) => {
+                // every kernel: one row per filter, one column per input channel
+                for f in 0..o {
+                    for ch in 0..i {
+                        let s = f * per + ch * kh * kw;
+                        filters.push((1, kh, kw, w[s..s + kh * kw].to_vec()));
+                    }
+                }
+                cols = i;
+            }
+        }
+        ensure_dir(&c.out)?;
+        let suffix = a.channel.map(|ch| format!("_ch{ch}")).unwrap_or_default();
+        let path = c.out.join(format!("filters_{}{suffix}.png", a.layer));
+        let title = format!("{} filters ({o} x {i} x {kh} x {kw})", a.layer);
+        filter_grid(&path, &title, &filters, cols, if kh <= 5 { 8 } else { 4 })?;
+        println!("picture: {}", path.display());
+        Ok(path)
+    }
+}

@@ -1,0 +1,73 @@
+//! `kiln samples`: test images enlarged, with truth and prediction under each.
+
+use kiln_nn::{Context, Module};
+use kiln_tensor::{Backend, Tensor, no_grad};
+
+use crate::args::{Common, SamplesArgs};
+use crate::commands::ensure_dir;
+use crate::data_source::load_test;
+use crate::device::Job;
+use crate::render::{chw_to_rgb, image_grid};
+use crate::{CliError, Result, model_file, normalize_u8};
+
+pub struct SamplesJob {
+    pub common: Common,
+    pub args: SamplesArgs,
+}
+
+impl Job for SamplesJob {
+    type Output = std::path::PathBuf;
+
+    fn run<B: Backend>(self, dev: &B) -> Result<std::path::PathBuf> {
+        let (c, a) = (&self.common, &self.args);
+        if a.n == 0 {
+            return Err(CliError::Usage("--n must be at least 1".into()));
+        }
+        let mut net = model_file::open(&a.weights.weights, crate::flags(&a.weights), dev)?;
+        let (test, _) = load_test(c.data.as_deref(), c.test_size, c.seed)?;
+        let n = a.n.min(test.len());
+        let [ch, h, w] = test.image_shape();
+        let mut x = Vec::with_capacity(n * ch * h * w);
+        for i in 0..n {
+            x.extend(normalize_u8(test.image(i)));
+        }
+        let xt = Tensor::from_slice(&x, &[n, ch, h, w], dev)?;
+        let logits = no_grad(|| net.forward(&xt, &mut Context::eval()))?.to_vec()?;
+        let k = net.config.classes;
+        let names = test.class_names();
+        let (mut images, mut captions, mut wrong) = (vec![], vec![], vec![]);
+        for i in 0..n {
+            let pred = kiln_metrics::argmax(&logits[i * k..(i + 1) * k]);
+            let truth = test.label(i);
+            let name = |c: usize| {
+                names
+                    .get(c)
+                    .cloned()
+                    .unwrap_or_else(|| format!("class {c}"))
+            };
+            println!(
+                "[{} | {}]{}",
+                name(truth),
+                name(pred),
+                if pred != truth { "  ✗" } else { "" }
+            );
+            images.push(chw_to_rgb(ch, h, w, test.image(i))?);
+            captions.push(format!("truth: {} / pred: {}", name(truth), name(pred)));
+            wrong.push(pred != truth);
+        }
+        ensure_dir(&c.out)?;
+        let path = c.out.join("samples.png");
+        let cols = (n as f64).sqrt().ceil() as usize;
+        image_grid(
+            &path,
+            "Sample predictions (truth / prediction)",
+            &images,
+            &captions,
+            &wrong,
+            cols.max(1),
+            4,
+        )?;
+        println!("picture: {}", path.display());
+        Ok(path)
+    }
+}

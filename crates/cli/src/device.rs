@@ -1,0 +1,55 @@
+//! Picks the backend once. Everything below the command is generic over `B: Backend`; this is
+//! the only place that names a concrete backend.
+
+use clap::ValueEnum;
+use kiln_tensor::{Backend, Cpu};
+
+use crate::{CliError, Result};
+
+/// `--device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceKind {
+    Cpu,
+    Cuda,
+}
+
+/// A command body that runs on any backend.
+pub trait Job {
+    type Output;
+    fn run<B: Backend>(self, dev: &B) -> Result<Self::Output>;
+}
+
+/// Runs `job` on the chosen device.
+pub fn dispatch<J: Job>(kind: DeviceKind, job: J) -> Result<J::Output> {
+    match kind {
+        DeviceKind::Cpu => job.run(&Cpu),
+        DeviceKind::Cuda => run_cuda(job),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn run_cuda<J: Job>(job: J) -> Result<J::Output> {
+    let dev = kiln_tensor::Cuda::new(0)?;
+    job.run(&dev)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_cuda<J: Job>(_job: J) -> Result<J::Output> {
+    Err(CliError::Usage(
+        "this kiln was built without CUDA support: rebuild with `cargo build --release -p kiln-cli --features cuda`, or use --device cpu".into(),
+    ))
+}
+
+/// Sets the number of compute threads (rayon's global pool); `None` keeps one per core.
+pub fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(n) = threads {
+        if n == 0 {
+            return Err(CliError::Usage("--threads must be at least 1".into()));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| CliError::Usage(format!("cannot set --threads {n}: {e}")))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! Errors of the `kiln` command: every failure a user can cause, as one clear line.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Train(#[from] kiln_train::TrainError),
+    #[error(transparent)]
+    Nn(#[from] kiln_nn::NnError),
+    #[error(transparent)]
+    Tensor(#[from] kiln_tensor::TensorError),
+    #[error(transparent)]
+    Data(#[from] kiln_data::DataError),
+    #[error(transparent)]
+    Metrics(#[from] kiln_metrics::MetricError),
+    #[error("cannot draw the picture: {0}")]
+    Render(#[from] crate::render::RenderError),
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    /// A flag or argument that cannot work.
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub type Result<T> = std::result::Result<T, CliError>;
+
+pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
+    move |source| CliError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
