@@ -86,7 +86,7 @@ pub fn detect_layout(path: &Path) -> Result<Layout> {
     }
     Err(DataError::UnknownLayout {
         path: path.to_path_buf(),
-        looked_for: format!("{}. {HOW_TO_GET_DATA}", looked_for()),
+        looked_for: format!("{}; {HOW_TO_GET_DATA}", looked_for()),
     })
 }
 
