@@ -4,8 +4,23 @@ use rayon::prelude::*;
 
 use crate::spec::BatchNormSpec;
 
-/// Per-channel sums over (n, spatial) of `f(x)`, in f64.
-fn channel_sums(x: &[f32], s: &BatchNormSpec, f: impl Fn(usize, usize) -> f64 + Sync) -> Vec<f64> {
+/// Per-channel sums over (n, spatial) of `f(index, channel)`, in f64. For `[n, c]` inputs the
+/// channels are cut into blocks walked row by row, so memory is read contiguously.
+fn channel_sums(s: &BatchNormSpec, f: impl Fn(usize, usize) -> f64 + Sync) -> Vec<f64> {
+    if s.spatial == 1 {
+        const BLOCK: usize = 256;
+        let mut out = vec![0.0f64; s.c];
+        out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, acc)| {
+            let c0 = b * BLOCK;
+            for n in 0..s.n {
+                let base = n * s.c + c0;
+                for (j, a) in acc.iter_mut().enumerate() {
+                    *a += f(base + j, c0 + j);
+                }
+            }
+        });
+        return out;
+    }
     (0..s.c)
         .into_par_iter()
         .map(|c| {
@@ -16,7 +31,6 @@ fn channel_sums(x: &[f32], s: &BatchNormSpec, f: impl Fn(usize, usize) -> f64 + 
                     acc += f(i, c);
                 }
             }
-            let _ = x;
             acc
         })
         .collect()
@@ -25,11 +39,11 @@ fn channel_sums(x: &[f32], s: &BatchNormSpec, f: impl Fn(usize, usize) -> f64 + 
 /// Batch mean and biased variance per channel.
 pub(crate) fn batch_stats(x: &[f32], s: &BatchNormSpec) -> (Vec<f32>, Vec<f32>) {
     let m = (s.n * s.spatial) as f64;
-    let mean: Vec<f64> = channel_sums(x, s, |i, _| x[i] as f64)
+    let mean: Vec<f64> = channel_sums(s, |i, _| x[i] as f64)
         .iter()
         .map(|v| v / m)
         .collect();
-    let var: Vec<f64> = channel_sums(x, s, |i, c| (x[i] as f64 - mean[c]).powi(2))
+    let var: Vec<f64> = channel_sums(s, |i, c| (x[i] as f64 - mean[c]).powi(2))
         .iter()
         .map(|v| v / m)
         .collect();
@@ -99,9 +113,9 @@ pub(crate) fn backward(
         .iter()
         .map(|&v| 1.0 / (v as f64 + s.eps as f64).sqrt())
         .collect();
-    let dbeta = channel_sums(x, s, |i, _| dy[i] as f64);
+    let dbeta = channel_sums(s, |i, _| dy[i] as f64);
     // sum dy * xhat
-    let dyxhat = channel_sums(x, s, |i, c| {
+    let dyxhat = channel_sums(s, |i, c| {
         dy[i] as f64 * (x[i] as f64 - mean[c] as f64) * invstd[c]
     });
     let m = (s.n * s.spatial) as f64;
