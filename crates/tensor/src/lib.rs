@@ -14,6 +14,8 @@
 pub mod autograd;
 pub mod backend;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod error;
 pub mod layout;
 pub mod ops;
@@ -24,6 +26,8 @@ mod tensor;
 pub use autograd::{GradStore, NoGradGuard, no_grad};
 pub use backend::Backend;
 pub use cpu::Cpu;
+#[cfg(feature = "cuda")]
+pub use cuda::Cuda;
 pub use error::{Result, TensorError};
 pub use layout::Layout;
 pub use ops::batch_norm::BatchNormResult;

@@ -1,0 +1,381 @@
+//! The CUDA backend (cargo feature `cuda`): cuBLAS GEMMs, im2col convolutions and kernels
+//! compiled at run time by NVRTC, on top of cudarc with dynamically loaded libraries.
+//!
+//! - [`Cuda::new`] never panics: it checks that libcuda, libnvrtc and libcublas can be opened
+//!   (cudarc itself panics when they cannot) and that the GPU exists, and otherwise returns a
+//!   [`TensorError::Backend`] that says what is missing and what to do.
+//! - Kernels (the `.cu` files beside this module) are compiled once per process by NVRTC to
+//!   CUBIN for the device's own architecture (so a driver older than NVRTC never has to read
+//!   newer PTX), with `--fmad=false` so float arithmetic rounds like the CPU backend: the RNG
+//!   fills and the optimizer steps give the CPU's numbers bit for bit.
+//! - Buffers come from a caching pool (see `memory.rs`): no driver allocation per op once the
+//!   training loop has warmed up. Everything runs in order on one stream; only
+//!   [`Backend::to_host`] and [`Backend::synchronize`] wait for the GPU.
+//! - cuBLAS runs in full f32 by default (TF32 off, for parity with the CPU); turn TF32 tensor
+//!   cores on with [`Cuda::set_tf32`] or the environment variable `KILN_TF32=1`.
+//! - An invalid cross-entropy label (not an integer in `0..k`) is never used as an index: that
+//!   row's loss and gradients become NaN, and the next `to_host` or `synchronize` returns an
+//!   `InvalidArgument` error naming the sample and label (checking on the host before the
+//!   kernel would cost a device-to-host copy and a wait per loss).
+
+mod blas;
+mod conv;
+mod device;
+mod kernels;
+mod memory;
+mod nn_ops;
+mod ops;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+pub use kernels::compile_kernels;
+pub use memory::CudaStorage;
+
+use crate::backend::Backend;
+use crate::spec::*;
+use crate::{Layout, Result, TensorError};
+use device::{DeviceInner, backend_err, drv_err};
+
+/// Counters of a device's memory pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Bytes held by live storages (rounded up to their size classes).
+    pub in_use_bytes: usize,
+    /// Bytes kept in the pool's free lists for reuse.
+    pub cached_bytes: usize,
+    /// Buffers requested from the driver since the device was opened; constant once a
+    /// training loop has warmed up.
+    pub driver_allocations: usize,
+}
+
+/// A CUDA device. Cheap to clone; every handle of the same ordinal shares one context, stream,
+/// cuBLAS handle, kernel set and memory pool.
+#[derive(Clone)]
+pub struct Cuda {
+    inner: Arc<DeviceInner>,
+}
+
+impl std::fmt::Debug for Cuda {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cuda({:?})", self.inner)
+    }
+}
+
+impl Cuda {
+    /// Opens GPU `ordinal` (0 for the first). Returns an error, never panics, when the NVIDIA
+    /// driver, CUDA 13's NVRTC or cuBLAS cannot be loaded, when there is no such GPU, or when
+    /// the kernels cannot be compiled. The first call in a process compiles the kernels (about
+    /// a second); later calls for the same ordinal return the same device.
+    pub fn new(ordinal: usize) -> Result<Cuda> {
+        match std::panic::catch_unwind(|| device::open(ordinal)) {
+            Ok(r) => r.map(|inner| Cuda { inner }).map_err(|e| match e {
+                TensorError::Backend { backend, msg } if !msg.contains("--device cpu") => {
+                    TensorError::Backend {
+                        backend,
+                        msg: format!("{msg} (run with --device cpu to use the CPU instead)"),
+                    }
+                }
+                other => other,
+            }),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(backend_err(format!(
+                    "initialising CUDA device {ordinal} failed inside the CUDA libraries: \
+                     {what}; run with --device cpu"
+                )))
+            }
+        }
+    }
+
+    /// Number of CUDA devices the driver sees (0 when there is no GPU); an error when the
+    /// driver library cannot be loaded.
+    pub fn device_count() -> Result<usize> {
+        std::panic::catch_unwind(device::device_count)
+            .unwrap_or_else(|_| Err(backend_err("querying the CUDA devices panicked")))
+    }
+
+    /// True when [`Cuda::new`] can be expected to succeed for device 0 (libraries present and
+    /// at least one GPU).
+    pub fn is_available() -> bool {
+        device::missing_libraries().is_empty() && Cuda::device_count().is_ok_and(|n| n > 0)
+    }
+
+    /// The device's ordinal.
+    pub fn ordinal(&self) -> usize {
+        self.inner.ordinal
+    }
+
+    /// The device's name, e.g. "NVIDIA H100 80GB HBM3".
+    pub fn device_name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Compute capability `(major, minor)`, e.g. (9, 0) for an H100.
+    pub fn compute_capability(&self) -> (i32, i32) {
+        self.inner.cc
+    }
+
+    /// Lets cuBLAS use TF32 tensor cores for f32 GEMMs (faster, ~1e-3 relative error) or not
+    /// (the default: full f32, matching the CPU backend to ~1e-6). Applies to every handle of
+    /// this device.
+    pub fn set_tf32(&self, on: bool) -> Result<()> {
+        self.inner.set_tf32(on)
+    }
+
+    /// Whether TF32 is on.
+    pub fn tf32(&self) -> bool {
+        self.inner.tf32.load(Ordering::Relaxed)
+    }
+
+    /// Sets the largest im2col buffer a convolution uses, in f32 values (default 2^26, i.e.
+    /// 256 MiB); larger batches are processed in chunks of images that fit. Smaller values
+    /// save memory at some speed.
+    pub fn set_conv_workspace(&self, values: usize) {
+        self.inner
+            .conv_workspace
+            .store(values.max(1), Ordering::Relaxed);
+    }
+
+    pub(crate) fn conv_workspace(&self) -> usize {
+        self.inner.conv_workspace.load(Ordering::Relaxed)
+    }
+
+    /// The memory pool's counters.
+    pub fn memory_stats(&self) -> MemoryStats {
+        let pool = &self.inner.pool;
+        MemoryStats {
+            in_use_bytes: pool.in_use_bytes(),
+            cached_bytes: pool.cached_bytes(),
+            driver_allocations: pool.driver_allocations(),
+        }
+    }
+
+    /// Returns the pool's cached buffers to the driver (after waiting for the GPU).
+    pub fn empty_cache(&self) -> Result<()> {
+        self.inner.sync()?;
+        self.inner.pool.release_cached();
+        Ok(())
+    }
+
+    pub(crate) fn inner(&self) -> &DeviceInner {
+        &self.inner
+    }
+}
+
+impl Backend for Cuda {
+    type Storage = CudaStorage;
+
+    fn name(&self) -> String {
+        format!("cuda:{}", self.inner.ordinal)
+    }
+    fn len(storage: &CudaStorage) -> usize {
+        storage.len()
+    }
+    fn synchronize(&self) -> Result<()> {
+        self.inner.sync()
+    }
+
+    fn from_host(&self, data: &[f32]) -> Result<CudaStorage> {
+        let out = self.alloc(data.len())?;
+        if !data.is_empty() {
+            self.inner.bind()?;
+            // SAFETY: `out` holds data.len() values; a copy from pageable host memory stages
+            // the source before returning, so `data` may be freed afterwards.
+            unsafe {
+                cudarc::driver::result::memcpy_htod_async(
+                    out.ptr(),
+                    data,
+                    self.inner.stream.cu_stream(),
+                )
+            }
+            .map_err(drv_err("copying to the GPU"))?;
+        }
+        Ok(out)
+    }
+    fn to_host(&self, storage: &CudaStorage) -> Result<Vec<f32>> {
+        let mut v = vec![0f32; storage.len()];
+        if !v.is_empty() {
+            self.inner.bind()?;
+            // SAFETY: `v` holds storage.len() values; we wait for the stream before reading.
+            unsafe {
+                cudarc::driver::result::memcpy_dtoh_async(
+                    &mut v,
+                    storage.ptr(),
+                    self.inner.stream.cu_stream(),
+                )
+            }
+            .map_err(drv_err("copying from the GPU"))?;
+        }
+        self.inner.sync()?;
+        Ok(v)
+    }
+    fn full(&self, len: usize, value: f32) -> Result<CudaStorage> {
+        let out = self.alloc(len)?;
+        self.fill(&out, value)?;
+        Ok(out)
+    }
+    fn copy_strided(&self, src: &CudaStorage, layout: &Layout) -> Result<CudaStorage> {
+        self.gather(src, layout)
+    }
+
+    fn unary(&self, op: UnaryOp, x: &CudaStorage) -> Result<CudaStorage> {
+        self.unary_impl(op, x)
+    }
+    fn binary(
+        &self,
+        op: BinaryOp,
+        lhs: &CudaStorage,
+        lhs_layout: &Layout,
+        rhs: &CudaStorage,
+        rhs_layout: &Layout,
+    ) -> Result<CudaStorage> {
+        self.binary_impl(op, lhs, lhs_layout, rhs, rhs_layout)
+    }
+    fn masked_scale(&self, x: &CudaStorage, mask: &CudaStorage, scale: f32) -> Result<CudaStorage> {
+        self.masked_scale_impl(x, mask, scale)
+    }
+
+    fn reduce_rows(
+        &self,
+        op: ReduceOp,
+        x: &CudaStorage,
+        rows: usize,
+        cols: usize,
+    ) -> Result<CudaStorage> {
+        self.reduce_rows_impl(op, x, rows, cols)
+    }
+
+    fn matmul(
+        &self,
+        lhs: &CudaStorage,
+        rhs: &CudaStorage,
+        spec: &MatmulSpec,
+    ) -> Result<CudaStorage> {
+        blas::matmul(self, lhs, rhs, spec)
+    }
+
+    fn conv2d(
+        &self,
+        x: &CudaStorage,
+        weight: &CudaStorage,
+        bias: Option<&CudaStorage>,
+        spec: &Conv2dSpec,
+    ) -> Result<CudaStorage> {
+        conv::forward(self, x, weight, bias, spec)
+    }
+    fn conv2d_backward_input(
+        &self,
+        grad_out: &CudaStorage,
+        weight: &CudaStorage,
+        spec: &Conv2dSpec,
+    ) -> Result<CudaStorage> {
+        conv::backward_input(self, grad_out, weight, spec)
+    }
+    fn conv2d_backward_weight(
+        &self,
+        x: &CudaStorage,
+        grad_out: &CudaStorage,
+        spec: &Conv2dSpec,
+    ) -> Result<CudaStorage> {
+        conv::backward_weight(self, x, grad_out, spec)
+    }
+
+    fn max_pool2d(&self, x: &CudaStorage, spec: &Pool2dSpec) -> Result<(CudaStorage, CudaStorage)> {
+        self.max_pool_impl(x, spec)
+    }
+    fn max_pool2d_backward(
+        &self,
+        grad_out: &CudaStorage,
+        argmax: &CudaStorage,
+        spec: &Pool2dSpec,
+    ) -> Result<CudaStorage> {
+        self.max_pool_backward_impl(grad_out, argmax, spec)
+    }
+    fn avg_pool2d(&self, x: &CudaStorage, spec: &Pool2dSpec) -> Result<CudaStorage> {
+        self.avg_pool_impl(x, spec)
+    }
+    fn avg_pool2d_backward(
+        &self,
+        grad_out: &CudaStorage,
+        spec: &Pool2dSpec,
+    ) -> Result<CudaStorage> {
+        self.avg_pool_backward_impl(grad_out, spec)
+    }
+
+    fn batch_norm(
+        &self,
+        x: &CudaStorage,
+        gamma: &CudaStorage,
+        beta: &CudaStorage,
+        stats: BatchNormStats<'_, CudaStorage>,
+        spec: &BatchNormSpec,
+    ) -> Result<BatchNormOutput<CudaStorage>> {
+        self.batch_norm_impl(x, gamma, beta, stats, spec)
+    }
+    fn batch_norm_backward(
+        &self,
+        x: &CudaStorage,
+        gamma: &CudaStorage,
+        mean: &CudaStorage,
+        var: &CudaStorage,
+        grad_y: &CudaStorage,
+        batch_stats: bool,
+        spec: &BatchNormSpec,
+    ) -> Result<(CudaStorage, CudaStorage, CudaStorage)> {
+        self.batch_norm_backward_impl(x, gamma, mean, var, grad_y, batch_stats, spec)
+    }
+
+    fn softmax_cross_entropy(
+        &self,
+        logits: &CudaStorage,
+        labels: &CudaStorage,
+        n: usize,
+        k: usize,
+        smoothing: f32,
+    ) -> Result<(CudaStorage, CudaStorage)> {
+        self.cross_entropy_impl(logits, labels, n, k, smoothing)
+    }
+    fn softmax_cross_entropy_backward(
+        &self,
+        probs: &CudaStorage,
+        labels: &CudaStorage,
+        grad_loss: &CudaStorage,
+        n: usize,
+        k: usize,
+        smoothing: f32,
+    ) -> Result<CudaStorage> {
+        self.cross_entropy_backward_impl(probs, labels, grad_loss, n, k, smoothing)
+    }
+
+    fn rand_uniform(&self, len: usize, low: f32, high: f32, seed: u64) -> Result<CudaStorage> {
+        self.rand_impl(false, len, low, high, seed)
+    }
+    fn rand_normal(&self, len: usize, mean: f32, std: f32, seed: u64) -> Result<CudaStorage> {
+        self.rand_impl(true, len, mean, std, seed)
+    }
+
+    fn adam_step(
+        &self,
+        param: &mut CudaStorage,
+        grad: &CudaStorage,
+        m: &mut CudaStorage,
+        v: &mut CudaStorage,
+        hp: &AdamStep,
+    ) -> Result<()> {
+        self.adam_impl(param, grad, m, v, hp)
+    }
+    fn sgd_step(
+        &self,
+        param: &mut CudaStorage,
+        grad: &CudaStorage,
+        momentum_buf: &mut CudaStorage,
+        hp: &SgdStep,
+    ) -> Result<()> {
+        self.sgd_impl(param, grad, momentum_buf, hp)
+    }
+}
