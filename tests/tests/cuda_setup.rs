@@ -1,0 +1,62 @@
+//! What the CUDA backend does on any machine, GPU or not: `Cuda::new` never panics and
+//! explains what is missing; the kernel sources compile with the machine's NVRTC when it has
+//! one (no GPU needed for that).
+#![cfg(feature = "cuda")]
+
+use kiln_tensor::Cuda;
+
+#[test]
+fn new_explains_instead_of_panicking() {
+    let result = std::panic::catch_unwind(|| Cuda::new(0)).expect("Cuda::new must not panic");
+    match result {
+        Err(e) => {
+            let msg = e.to_string();
+            println!("Cuda::new(0) on this machine: {msg}");
+            assert!(msg.starts_with("cuda backend:"), "{msg}");
+            assert!(
+                msg.contains("--device cpu"),
+                "says what to do instead: {msg}"
+            );
+            assert!(!Cuda::is_available());
+            // what the message names is what is missing
+            if Cuda::device_count().is_err() {
+                assert!(msg.contains("libcuda"), "{msg}");
+            }
+        }
+        Ok(dev) => {
+            println!("Cuda::new(0): {dev:?}");
+            assert!(Cuda::is_available());
+            let count = Cuda::device_count().expect("a driver that opened a GPU counts it");
+            let e = Cuda::new(count).expect_err("there is no GPU past the last one");
+            assert!(e.to_string().contains(&format!("device {count}")), "{e}");
+        }
+    }
+}
+
+#[test]
+fn device_count_never_panics() {
+    let r = std::panic::catch_unwind(Cuda::device_count).expect("no panic");
+    println!("device_count: {r:?}");
+}
+
+#[test]
+fn kernels_compile_with_nvrtc() {
+    // sm_90 (H100), sm_80 (A100), sm_86, sm_120 (Blackwell), and an architecture newer than
+    // any NVRTC knows (compiled to PTX for the driver to JIT)
+    for (major, minor) in [(9, 0), (8, 0), (8, 6), (12, 0), (15, 0)] {
+        match kiln_tensor::cuda::compile_kernels(major, minor) {
+            Ok(n) => {
+                println!("sm_{major}{minor}: {n} kernels compiled");
+                assert!(n >= 32, "expected every kernel, got {n}");
+            }
+            Err(e) if e.to_string().contains("libnvrtc") => {
+                eprintln!(
+                    "SKIPPED: compiling the CUDA kernels, because libnvrtc cannot be loaded \
+                     ({e})"
+                );
+                return;
+            }
+            Err(e) => panic!("sm_{major}{minor}: {e}"),
+        }
+    }
+}
