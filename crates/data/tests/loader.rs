@@ -97,6 +97,7 @@ fn no_shuffle_eval_pipeline_is_plain_normalisation() {
     let img = Image::new(ds.image(13).to_vec(), [3, 32, 32]).unwrap();
     let expected = normalize(&img, &[0.5], &[0.5]).unwrap();
     assert_eq!(&batches[2].images[3072..2 * 3072], &expected[..]);
+    assert_eq!(Compose::cifar_eval().apply_one(&img, 99), expected);
 }
 
 #[test]

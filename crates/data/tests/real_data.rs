@@ -57,9 +57,11 @@ fn jpeg_tree_gives_the_same_counts() {
         return;
     }
     let t = Instant::now();
-    let root = common::unpacked_jpeg_tree(&tarball);
+    let tree = common::unpacked_jpeg_tree(&tarball);
+    let root = tree.root.clone();
     println!(
-        "unpacked (or found cached) JPEG tree in {:.2?}",
+        "unpacked (or found cached) JPEG tree at {} in {:.2?}",
+        root.display(),
         t.elapsed()
     );
     assert_eq!(

@@ -195,6 +195,17 @@ impl Compose {
         img
     }
 
+    /// Runs the whole pipeline on one image with an RNG seeded from `seed` (for previews and
+    /// single-image prediction; the loader calls [`Transform::apply`] itself).
+    pub fn apply_one(&self, image: &Image, seed: u64) -> Vec<f32> {
+        use rand::SeedableRng;
+        let shape = image.shape();
+        let mut out = vec![0f32; self.output_shape(shape).iter().product()];
+        let mut rng = SampleRng::seed_from_u64(seed);
+        self.apply(&image.data, shape, &mut rng, &mut Scratch::new(), &mut out);
+        out
+    }
+
     /// The normalisation step.
     pub fn normalization(&self) -> &Normalize {
         &self.normalize

@@ -18,31 +18,71 @@ pub fn skip(what: &str, path: &std::path::Path) {
     println!("SKIPPED: {what} because {} is absent", path.display());
 }
 
-/// Unpacks the JPEG tree `cifar10-jpg.tar.gz` once into a cache folder keyed by its size
-/// (shared by test processes: unpacked into a temporary name, then renamed) and returns it.
-pub fn unpacked_jpeg_tree(tarball: &std::path::Path) -> PathBuf {
+/// The unpacked JPEG tree; removed on drop when it is private to this process.
+pub struct JpegTree {
+    /// Folder holding `train/` and `test/`.
+    pub root: PathBuf,
+    remove: Option<PathBuf>,
+}
+
+impl Drop for JpegTree {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.remove {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Unpacks the JPEG tree `cifar10-jpg.tar.gz` (60,000 small files).
+///
+/// Creating that many files on a busy disk can take half a minute, against a second or two in
+/// memory, so where `/dev/shm` (tmpfs) exists the tree goes there, private to this process and
+/// removed afterwards. Elsewhere it is unpacked once into a cache folder of the temporary
+/// directory keyed by the archive's size (unpacked under a temporary name, then renamed, so
+/// concurrent test processes never see half a tree) and kept for later runs.
+pub fn unpacked_jpeg_tree(tarball: &std::path::Path) -> JpegTree {
     let size = std::fs::metadata(tarball).unwrap().len();
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() {
+        let dir = shm.join(format!("kiln-jpg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        if kiln_data::download::unpack_tar_gz(tarball, &dir).is_ok() {
+            return JpegTree {
+                root: tree_root(&dir),
+                remove: Some(dir),
+            };
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     let cache = std::env::temp_dir().join(format!("kiln-jpg-{size}"));
     if cache.join("train").is_dir() && cache.join("test").is_dir() {
-        return cache;
+        return JpegTree {
+            root: cache,
+            remove: None,
+        };
     }
     let tmp = std::env::temp_dir().join(format!("kiln-jpg-{size}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     kiln_data::download::unpack_tar_gz(tarball, &tmp).unwrap();
-    // The archive may hold train/ and test/ at its top or inside one folder.
-    let root = if tmp.join("train").is_dir() {
-        tmp.clone()
-    } else {
-        std::fs::read_dir(&tmp)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.join("train").is_dir())
-            .expect("the JPEG archive holds train/")
-    };
-    if std::fs::rename(&root, &cache).is_err() {
+    if std::fs::rename(tree_root(&tmp), &cache).is_err() {
         // Another process won the race; use its copy.
         assert!(cache.join("train").is_dir());
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    cache
+    JpegTree {
+        root: cache,
+        remove: None,
+    }
+}
+
+/// The folder holding `train/`: `dir` itself or its one sub-folder that does.
+fn tree_root(dir: &std::path::Path) -> PathBuf {
+    if dir.join("train").is_dir() {
+        return dir.to_path_buf();
+    }
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("train").is_dir())
+        .expect("the JPEG archive holds train/")
 }
