@@ -10,9 +10,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-gpu-bin}"
 mkdir -p "$out"
-exclude="$(git rev-parse --git-path info/exclude)"
-mkdir -p "$(dirname "$exclude")"
-grep -qxF "/$out/" "$exclude" 2>/dev/null || echo "/$out/" >> "$exclude"
+case "$out" in
+  /*) ;;  # outside the repository: nothing to ignore
+  *)
+    exclude="$(git rev-parse --git-path info/exclude)"
+    mkdir -p "$(dirname "$exclude")"
+    grep -qxF "/$out/" "$exclude" 2>/dev/null || echo "/$out/" >> "$exclude"
+    grep -qxF "/gpu-check-logs/" "$exclude" || echo "/gpu-check-logs/" >> "$exclude"
+    ;;
+esac
 
 echo "== building the CUDA test binaries (kiln-tests, feature cuda)"
 cargo test -p kiln-tests --release --features cuda --no-run --message-format=json \

@@ -126,8 +126,8 @@ for t in "${tests[@]}"; do
     skipped=$((skipped + s))
     echo "$p passed, $f failed$( [ "$s" -gt 0 ] && echo ", $s SKIPPED lines")"
     if [ "$f" -gt 0 ]; then
-      grep -E "^test .* FAILED|panicked at|relative error|^---- " "$log" | head -25
-      tail -5 "$log"
+      grep -E "^test .* FAILED" "$log" | head -12
+      grep -E -A1 "panicked at" "$log" | grep -vE "panicked at|^--$|stack backtrace" | sort -u | head -6 | cut -c1-400
       status=1
     fi
     if [ "$mode" = ignored ] && [[ "$name" == cuda_* ]]; then
