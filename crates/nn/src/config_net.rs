@@ -80,7 +80,7 @@ impl ConfigNetConfig {
                 self.c1, self.c2, self.l1, self.classes
             )));
         }
-        if !matches!(self.conv1_kernel, 1..=7) || self.conv1_kernel % 2 == 0 {
+        if !matches!(self.conv1_kernel, 1..=7) || self.conv1_kernel.is_multiple_of(2) {
             return Err(NnError::Config(format!(
                 "the first conv's kernel must be odd and at most 7 (3 or 5 in the walkthrough), got {}",
                 self.conv1_kernel
@@ -109,6 +109,9 @@ pub struct ConfigNet<B: Backend> {
     pub fc2: Linear<B>,
     pub config: ConfigNetConfig,
 }
+
+/// Each conv layer's activation (after its relu), by layer name.
+pub type FeatureMaps<B> = Vec<(&'static str, Tensor<B>)>;
 
 /// Names of the conv layers, in order.
 pub const CONV_LAYERS: [&str; 4] = ["conv1", "conv2", "conv3", "conv4"];
@@ -156,7 +159,7 @@ impl<B: Backend> ConfigNet<B> {
         &mut self,
         x: &Tensor<B>,
         ctx: &mut Context,
-    ) -> Result<(Tensor<B>, Vec<(&'static str, Tensor<B>)>)> {
+    ) -> Result<(Tensor<B>, FeatureMaps<B>)> {
         let mut feats = Vec::with_capacity(4);
         let h = self.conv1.forward(x, ctx)?.relu()?;
         feats.push(("conv1", h.clone()));

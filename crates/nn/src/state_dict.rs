@@ -11,6 +11,11 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::{Module, NnError, Result, TensorKind};
 
+/// Named tensors on the host: name → (shape, values).
+pub type NamedTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+/// The string metadata of a safetensors file.
+pub type Metadata = HashMap<String, String>;
+
 /// One named tensor on the host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostTensor {
@@ -131,12 +136,7 @@ pub fn save<B: Backend, M: Module<B> + ?Sized>(m: &M, path: &Path) -> Result<()>
 }
 
 /// Reads every tensor of a safetensors file as f32 (int64 counters converted), with metadata.
-pub fn read_safetensors(
-    path: &Path,
-) -> Result<(
-    BTreeMap<String, (Vec<usize>, Vec<f32>)>,
-    HashMap<String, String>,
-)> {
+pub fn read_safetensors(path: &Path) -> Result<(NamedTensors, Metadata)> {
     let bytes = std::fs::read(path).map_err(|source| NnError::Io {
         path: path.to_path_buf(),
         source,
@@ -145,13 +145,7 @@ pub fn read_safetensors(
 }
 
 /// Parses safetensors bytes as in [`read_safetensors`]; `path` names the source in errors.
-pub fn parse_safetensors(
-    bytes: &[u8],
-    path: &Path,
-) -> Result<(
-    BTreeMap<String, (Vec<usize>, Vec<f32>)>,
-    HashMap<String, String>,
-)> {
+pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<(NamedTensors, Metadata)> {
     let format = |reason: String| NnError::Format {
         path: path.to_path_buf(),
         reason,

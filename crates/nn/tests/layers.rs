@@ -67,11 +67,11 @@ fn sequential_names_layers_like_pytorch_and_trains() {
     let dev = Cpu;
     let build = || {
         Sequential::new()
-            .add(Conv2d::new(Conv2dConfig::new(1, 2, 3).padding(1), 1, &dev).unwrap())
-            .add(ReLU)
-            .add(MaxPool2d::new(2))
-            .add(Flatten)
-            .add(Linear::new(2 * 2 * 2, 2, true, 2, &dev).unwrap())
+            .push(Conv2d::new(Conv2dConfig::new(1, 2, 3).padding(1), 1, &dev).unwrap())
+            .push(ReLU)
+            .push(MaxPool2d::new(2))
+            .push(Flatten)
+            .push(Linear::new(2 * 2 * 2, 2, true, 2, &dev).unwrap())
     };
     let mut net = build();
     let names: Vec<String> = describe(&net).into_iter().map(|(n, _, _)| n).collect();

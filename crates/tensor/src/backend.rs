@@ -21,8 +21,8 @@ pub trait Backend: Clone + Send + Sync + std::fmt::Debug + 'static {
     fn synchronize(&self) -> Result<()>;
 
     // ---- memory ----
-    fn from_host(&self, data: &[f32]) -> Result<Self::Storage>;
-    fn to_host(&self, storage: &Self::Storage) -> Result<Vec<f32>>;
+    fn copy_from_host(&self, data: &[f32]) -> Result<Self::Storage>;
+    fn copy_to_host(&self, storage: &Self::Storage) -> Result<Vec<f32>>;
     fn full(&self, len: usize, value: f32) -> Result<Self::Storage>;
     /// Gathers a strided view into a new contiguous storage of `layout.numel()` elements.
     fn copy_strided(&self, src: &Self::Storage, layout: &Layout) -> Result<Self::Storage>;

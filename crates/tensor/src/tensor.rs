@@ -75,7 +75,7 @@ impl<B: Backend> Tensor<B> {
                 expected,
             });
         }
-        Self::from_storage(device.from_host(data)?, shape, device)
+        Self::from_storage(device.copy_from_host(data)?, shape, device)
     }
 
     pub fn full(value: f32, shape: &[usize], device: &B) -> Result<Self> {
@@ -250,10 +250,10 @@ impl<B: Backend> Tensor<B> {
             && self.layout.offset() == 0
             && B::len(&self.storage) == self.numel()
         {
-            self.device.to_host(&self.storage)
+            self.device.copy_to_host(&self.storage)
         } else {
             let s = self.device.copy_strided(&self.storage, &self.layout)?;
-            self.device.to_host(&s)
+            self.device.copy_to_host(&s)
         }
     }
 

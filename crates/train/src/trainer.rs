@@ -93,7 +93,7 @@ pub fn train_epoch<B: Backend>(
         let n = batch.len();
         let (x, y) = batch_to_device(&batch, dev)?;
         let mut ctx = Context::train(hash64(
-            seed ^ 0x7472_6169_6e,
+            seed ^ 0x0074_7261_696e,
             (epoch as u64) << 32 | step as u64,
         ));
         let logits = model.forward(&x, &mut ctx)?;

@@ -31,13 +31,12 @@ impl Job for FiltersJob {
         let w = conv.weight.to_vec()?;
         let per = i * kh * kw;
         let mut filters = Vec::new();
-        let cols;
-        match (i, a.channel) {
+        let cols = match (i, a.channel) {
             (3, None) => {
                 for f in 0..o {
                     filters.push((3, kh, kw, w[f * per..(f + 1) * per].to_vec()));
                 }
-                cols = 8;
+                8
             }
             (_, Some(ch)) => {
                 if ch >= i {
@@ -50,7 +49,7 @@ impl Job for FiltersJob {
                     let s = f * per + ch * kh * kw;
                     filters.push((1, kh, kw, w[s..s + kh * kw].to_vec()));
                 }
-                cols = 8;
+                8
             }
             (_, None) => {
                 // every kernel: one row per filter, one column per input channel
@@ -60,9 +59,9 @@ impl Job for FiltersJob {
                         filters.push((1, kh, kw, w[s..s + kh * kw].to_vec()));
                     }
                 }
-                cols = i;
+                i
             }
-        }
+        };
         ensure_dir(&c.out)?;
         let suffix = a.channel.map(|ch| format!("_ch{ch}")).unwrap_or_default();
         let path = c.out.join(format!("filters_{}{suffix}.png", a.layer));

@@ -21,7 +21,7 @@ impl<B: Backend> Sequential<B> {
         Self::default()
     }
     /// Appends a layer (builder style).
-    pub fn add(mut self, layer: impl Module<B> + 'static) -> Self {
+    pub fn push(mut self, layer: impl Module<B> + 'static) -> Self {
         self.layers.push(Box::new(layer));
         self
     }

@@ -45,10 +45,10 @@ impl Backend for Cpu {
         Ok(())
     }
 
-    fn from_host(&self, data: &[f32]) -> Result<Vec<f32>> {
+    fn copy_from_host(&self, data: &[f32]) -> Result<Vec<f32>> {
         Ok(data.to_vec())
     }
-    fn to_host(&self, storage: &Vec<f32>) -> Result<Vec<f32>> {
+    fn copy_to_host(&self, storage: &Vec<f32>) -> Result<Vec<f32>> {
         Ok(storage.clone())
     }
     fn full(&self, len: usize, value: f32) -> Result<Vec<f32>> {

@@ -10,11 +10,11 @@
 //!   fills and the optimizer steps give the CPU's numbers bit for bit.
 //! - Buffers come from a caching pool (see `memory.rs`): no driver allocation per op once the
 //!   training loop has warmed up. Everything runs in order on one stream; only
-//!   [`Backend::to_host`] and [`Backend::synchronize`] wait for the GPU.
+//!   [`Backend::copy_to_host`] and [`Backend::synchronize`] wait for the GPU.
 //! - cuBLAS runs in full f32 by default (TF32 off, for parity with the CPU); turn TF32 tensor
 //!   cores on with [`Cuda::set_tf32`] or the environment variable `KILN_TF32=1`.
 //! - An invalid cross-entropy label (not an integer in `0..k`) is never used as an index: that
-//!   row's loss and gradients become NaN, and the next `to_host` or `synchronize` returns an
+//!   row's loss and gradients become NaN, and the next `copy_to_host` or `synchronize` returns an
 //!   `InvalidArgument` error naming the sample and label (checking on the host before the
 //!   kernel would cost a device-to-host copy and a wait per loss).
 
@@ -180,7 +180,7 @@ impl Backend for Cuda {
         self.inner.sync()
     }
 
-    fn from_host(&self, data: &[f32]) -> Result<CudaStorage> {
+    fn copy_from_host(&self, data: &[f32]) -> Result<CudaStorage> {
         let out = self.alloc(data.len())?;
         if !data.is_empty() {
             self.inner.bind()?;
@@ -197,7 +197,7 @@ impl Backend for Cuda {
         }
         Ok(out)
     }
-    fn to_host(&self, storage: &CudaStorage) -> Result<Vec<f32>> {
+    fn copy_to_host(&self, storage: &CudaStorage) -> Result<Vec<f32>> {
         let mut v = vec![0f32; storage.len()];
         if !v.is_empty() {
             self.inner.bind()?;

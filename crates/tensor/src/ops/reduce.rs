@@ -93,7 +93,7 @@ impl<B: Backend> Tensor<B> {
         Tensor::from_op(out, &shape, self.device(), "max", &[self], move |g| {
             // 1 where x equals the maximum: step(x - max + tiny) is fragile, so use min(max - x) == 0.
             let is_max = m.sub(&x)?.neg()?.add_scalar(0.5e-30)?.step()?;
-            Ok(vec![Some(g.reshape(&m.shape().to_vec())?.mul(&is_max)?)])
+            Ok(vec![Some(g.reshape(m.shape())?.mul(&is_max)?)])
         })
     }
 

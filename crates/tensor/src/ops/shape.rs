@@ -98,7 +98,7 @@ fn infer_shape(from: &[usize], to: &[usize]) -> Result<Vec<usize>> {
     };
     match unknown {
         0 if known == numel => Ok(to.to_vec()),
-        1 if known > 0 && numel % known == 0 => Ok(to
+        1 if known > 0 && numel.is_multiple_of(known) => Ok(to
             .iter()
             .map(|&d| if d == usize::MAX { numel / known } else { d })
             .collect()),
