@@ -88,7 +88,32 @@ pub(crate) fn gather(src: &[f32], layout: &Layout) -> Vec<f32> {
         let o = layout.offset();
         return src[o..o + layout.numel()].to_vec();
     }
-    let mut out = Vec::with_capacity(layout.numel());
+    let n = layout.numel();
+    let r = layout.rank();
+    if n >= PAR_MIN && r >= 2 {
+        // split over the first dimension: each slice is gathered by its own task
+        let d0 = layout.shape()[0];
+        let s0 = layout.strides()[0];
+        let rest = Layout::new(
+            layout.shape()[1..].to_vec(),
+            layout.strides()[1..].to_vec(),
+            0,
+        );
+        let per = n / d0.max(1);
+        let mut out = vec![0.0; n];
+        out.par_chunks_mut(per.max(1))
+            .enumerate()
+            .for_each(|(i, o)| {
+                let base = layout.offset() + i * s0;
+                let mut k = 0;
+                rest.for_each_offset(|j| {
+                    o[k] = src[base + j];
+                    k += 1;
+                });
+            });
+        return out;
+    }
+    let mut out = Vec::with_capacity(n);
     layout.for_each_offset(|i| out.push(src[i]));
     out
 }

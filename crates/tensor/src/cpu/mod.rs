@@ -1,9 +1,12 @@
 //! The CPU backend: dense `Vec<f32>` storage, rayon parallelism, im2col + GEMM convolutions.
 
+pub mod alloc;
 mod batch_norm;
 mod cross_entropy;
 mod elementwise;
 pub mod gemm;
+#[cfg(test)]
+mod gemm_tests;
 mod matmul;
 mod optim;
 mod random;

@@ -11,3 +11,5 @@ pub mod optim;
 pub mod pool;
 pub mod reduce;
 pub mod shape;
+#[cfg(test)]
+pub(crate) mod test_fixtures;

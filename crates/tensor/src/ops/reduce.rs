@@ -53,6 +53,26 @@ impl<B: Backend> Tensor<B> {
 
     /// Sum over `axes`.
     pub fn sum(&self, axes: &[usize], keepdim: bool) -> Result<Tensor<B>> {
+        // Reducing trailing axes needs no copy; when other axes are reduced too (a conv bias
+        // gradient sums [n, c, h, w] over 0, 2, 3), reduce the trailing run first, so the
+        // transposing copy only touches the much smaller remainder.
+        let r = self.rank();
+        let trailing = (0..r).rev().take_while(|d| axes.contains(d)).count();
+        if trailing > 0 && trailing < axes.len() && self.layout().is_contiguous() {
+            let inner: Vec<usize> = (r - trailing..r).collect();
+            let rest: Vec<usize> = axes.iter().copied().filter(|&a| a < r - trailing).collect();
+            let partial = self.sum(&inner, true)?;
+            let full = partial.sum(&rest, true)?;
+            return if keepdim {
+                Ok(full)
+            } else {
+                let shape: Vec<usize> = (0..r)
+                    .filter(|d| !axes.contains(d))
+                    .map(|d| self.shape()[d])
+                    .collect();
+                full.reshape(&shape)
+            };
+        }
         let (out, keep) = self.reduce_axes(ReduceOp::Sum, axes)?;
         let shape = Self::finish_shape(&keep, axes, keepdim);
         let in_shape = self.shape().to_vec();

@@ -1,60 +1,283 @@
-//! TEMPORARY direct kernels: replaced by the im2col + GEMM implementation.
+//! 2-D convolution on the CPU, parallel over the batch (one image per rayon task, reused
+//! per-thread buffers, single-threaded GEMM inside).
+//!
+//! Two engines compute the per-image work:
+//! - [`ConvAlgo::Fused`] ([`super::fused`]): implicit GEMM over shifted windows of a
+//!   phase-split copy of the image, with AVX2/FMA micro-kernels; no im2col buffer, col2im
+//!   fused into the backward-input store. The default where the CPU has AVX2 and FMA.
+//! - [`ConvAlgo::Im2col`] ([`super::im2col`]): im2col + a GEMM library; portable.
+//!
+//! A 1x1, stride-1, unpadded convolution always goes straight to the GEMM library.
+//!
+//! The `*_into` variants write into a caller-provided buffer (every element is overwritten),
+//! so a caller that recycles buffers avoids the page faults of fresh large allocations.
 
+use super::fused::Fused;
+use super::im2col::{self, Geom, Plan};
+use crate::cpu::alloc::zeroed;
+use crate::cpu::gemm::{GemmImpl, default_impl};
 use crate::spec::Conv2dSpec;
+use rayon::prelude::*;
 
-fn for_each_tap(s: &Conv2dSpec, mut f: impl FnMut(usize, usize, usize, usize)) {
-    // f(x_index, w_index, y_index, _)
-    let (oh, ow) = (s.out_h(), s.out_w());
-    for n in 0..s.n {
-        for o in 0..s.c_out {
-            for c in 0..s.c_in {
-                for i in 0..s.kh {
-                    for j in 0..s.kw {
-                        for y in 0..oh {
-                            let hy =
-                                (y * s.stride.0 + i * s.dilation.0) as isize - s.padding.0 as isize;
-                            if hy < 0 || hy >= s.h as isize {
-                                continue;
-                            }
-                            for x in 0..ow {
-                                let wx = (x * s.stride.1 + j * s.dilation.1) as isize
-                                    - s.padding.1 as isize;
-                                if wx < 0 || wx >= s.w as isize {
-                                    continue;
-                                }
-                                let xi = ((n * s.c_in + c) * s.h + hy as usize) * s.w + wx as usize;
-                                let wi = ((o * s.c_in + c) * s.kh + i) * s.kw + j;
-                                let yi = ((n * s.c_out + o) * oh + y) * ow + x;
-                                f(xi, wi, yi, 0);
-                            }
-                        }
-                    }
-                }
-            }
+/// How the CPU convolution computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConvAlgo {
+    /// Shifted-window implicit GEMM with AVX2/FMA kernels (falls back to
+    /// `Im2col(default_impl())` on CPUs without them).
+    Fused,
+    /// im2col + the given GEMM library.
+    Im2col(GemmImpl),
+}
+
+/// The algorithm the plain entry points use: `KILN_CONV=im2col` selects
+/// `Im2col(default_impl())`; otherwise `Fused`.
+pub fn default_algo() -> ConvAlgo {
+    match std::env::var("KILN_CONV") {
+        Ok(v) if v.eq_ignore_ascii_case("im2col") => ConvAlgo::Im2col(default_impl()),
+        _ => ConvAlgo::Fused,
+    }
+}
+
+/// The engine one call runs on.
+enum Engine {
+    Fused(Fused),
+    Im2col(GemmImpl, Plan),
+}
+
+impl Engine {
+    fn new(algo: ConvAlgo, s: &Conv2dSpec) -> Engine {
+        let g = Geom::new(s);
+        let fused = match algo {
+            ConvAlgo::Fused if !g.is_pointwise() => Fused::new(s),
+            _ => None,
+        };
+        match (fused, algo) {
+            (Some(f), _) => Engine::Fused(f),
+            (None, ConvAlgo::Im2col(imp)) => Engine::Im2col(imp, Plan::new(&g)),
+            (None, ConvAlgo::Fused) => Engine::Im2col(default_impl(), Plan::new(&g)),
         }
     }
 }
 
+fn check(s: &Conv2dSpec, len: usize, want: usize, what: &str) {
+    assert_eq!(
+        len, want,
+        "conv2d: {what} length {len} does not match {s:?}"
+    );
+}
+
+/// Forward convolution: `x` `[n, c_in, h, w]`, `w` `[c_out, c_in, kh, kw]`, optional `bias`
+/// `[c_out]`; returns `[n, c_out, out_h, out_w]` (empty when the output has no pixels).
+///
+/// # Panics
+///
+/// When a slice length does not match the spec.
 pub fn conv2d_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &Conv2dSpec) -> Vec<f32> {
-    let plane = s.out_h() * s.out_w();
-    let mut out = vec![0.0; s.n * s.c_out * plane];
-    if let Some(b) = bias {
-        for (i, v) in out.iter_mut().enumerate() {
-            *v = b[(i / plane) % s.c_out];
-        }
-    }
-    for_each_tap(s, |xi, wi, yi, _| out[yi] += x[xi] * w[wi]);
-    out
+    conv2d_forward_with(default_algo(), x, w, bias, s)
 }
 
-pub fn conv2d_backward_input(dy: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
-    let mut dx = vec![0.0; s.n * s.c_in * s.h * s.w];
-    for_each_tap(s, |xi, wi, yi, _| dx[xi] += dy[yi] * w[wi]);
+/// [`conv2d_forward`] with an explicit algorithm.
+pub fn conv2d_forward_with(
+    algo: ConvAlgo,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &Conv2dSpec,
+) -> Vec<f32> {
+    let mut y = zeroed(s.n * s.c_out * s.out_h() * s.out_w());
+    conv2d_forward_into(algo, x, w, bias, s, &mut y);
+    y
+}
+
+/// [`conv2d_forward_with`] into `y` `[n, c_out, out_h, out_w]`.
+///
+/// # Panics
+///
+/// When a slice length does not match the spec.
+pub fn conv2d_forward_into(
+    algo: ConvAlgo,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &Conv2dSpec,
+    y: &mut [f32],
+) {
+    let g = Geom::new(s);
+    let (in_len, out_len, k, p) = (g.in_len(), g.out_len(), g.k(), g.p());
+    check(s, x.len(), s.n * in_len, "input");
+    check(s, w.len(), s.c_out * k, "weight");
+    check(s, y.len(), s.n * out_len, "output");
+    if let Some(b) = bias {
+        check(s, b.len(), s.c_out, "bias");
+    }
+    if y.is_empty() {
+        return;
+    }
+    if in_len == 0 || k == 0 {
+        // No tap reads an input value: the output is the bias.
+        for (row, co) in y.chunks_exact_mut(p).zip((0..s.c_out).cycle()) {
+            row.fill(bias.map_or(0.0, |b| b[co]));
+        }
+        return;
+    }
+    let pairs = y.par_chunks_mut(out_len).zip(x.par_chunks(in_len));
+    match Engine::new(algo, s) {
+        Engine::Fused(f) => {
+            let wp = f.pack_forward(w);
+            pairs.for_each_init(
+                || f.scratch(),
+                |sc, (yi, xi)| f.forward(sc, xi, &wp, bias, yi),
+            );
+        }
+        Engine::Im2col(imp, plan) => {
+            pairs.for_each_init(im2col::Scratch::default, |sc, (yi, xi)| {
+                im2col::forward(imp, &plan, sc, xi, w, bias, yi)
+            });
+        }
+    }
+}
+
+/// Gradient of the convolution with respect to its input: `grad_out` `[n, c_out, oh, ow]`,
+/// `w` `[c_out, c_in, kh, kw]`; returns `[n, c_in, h, w]`.
+///
+/// # Panics
+///
+/// When a slice length does not match the spec.
+pub fn conv2d_backward_input(grad_out: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
+    conv2d_backward_input_with(default_algo(), grad_out, w, s)
+}
+
+/// [`conv2d_backward_input`] with an explicit algorithm.
+pub fn conv2d_backward_input_with(
+    algo: ConvAlgo,
+    grad_out: &[f32],
+    w: &[f32],
+    s: &Conv2dSpec,
+) -> Vec<f32> {
+    let mut dx = zeroed(s.n * s.c_in * s.h * s.w);
+    conv2d_backward_input_into(algo, grad_out, w, s, &mut dx);
     dx
 }
 
-pub fn conv2d_backward_weight(x: &[f32], dy: &[f32], s: &Conv2dSpec) -> Vec<f32> {
+/// [`conv2d_backward_input_with`] into `dx` `[n, c_in, h, w]`.
+///
+/// # Panics
+///
+/// When a slice length does not match the spec.
+pub fn conv2d_backward_input_into(
+    algo: ConvAlgo,
+    grad_out: &[f32],
+    w: &[f32],
+    s: &Conv2dSpec,
+    dx: &mut [f32],
+) {
+    let g = Geom::new(s);
+    let (in_len, out_len, k) = (g.in_len(), g.out_len(), g.k());
+    check(s, grad_out.len(), s.n * out_len, "grad_out");
+    check(s, w.len(), s.c_out * k, "weight");
+    check(s, dx.len(), s.n * in_len, "grad_input");
+    if dx.is_empty() {
+        return;
+    }
+    if out_len == 0 || k == 0 {
+        dx.fill(0.0);
+        return;
+    }
+    let pairs = dx.par_chunks_mut(in_len).zip(grad_out.par_chunks(out_len));
+    match Engine::new(algo, s) {
+        Engine::Fused(f) => {
+            let wq = f.pack_backward(w);
+            pairs.for_each_init(
+                || f.scratch(),
+                |sc, (dxi, gi)| f.backward_input(sc, gi, &wq, dxi),
+            );
+        }
+        Engine::Im2col(imp, plan) => {
+            pairs.for_each_init(im2col::Scratch::default, |sc, (dxi, gi)| {
+                im2col::backward_input(imp, &plan, sc, gi, w, dxi)
+            });
+        }
+    }
+}
+
+/// Gradient of the convolution with respect to its weight (the bias gradient is not included):
+/// `x` `[n, c_in, h, w]`, `grad_out` `[n, c_out, oh, ow]`; returns `[c_out, c_in, kh, kw]`.
+///
+/// # Panics
+///
+/// When a slice length does not match the spec.
+pub fn conv2d_backward_weight(x: &[f32], grad_out: &[f32], s: &Conv2dSpec) -> Vec<f32> {
+    conv2d_backward_weight_with(default_algo(), x, grad_out, s)
+}
+
+/// [`conv2d_backward_weight`] with an explicit algorithm.
+pub fn conv2d_backward_weight_with(
+    algo: ConvAlgo,
+    x: &[f32],
+    grad_out: &[f32],
+    s: &Conv2dSpec,
+) -> Vec<f32> {
     let mut dw = vec![0.0; s.c_out * s.c_in * s.kh * s.kw];
-    for_each_tap(s, |xi, wi, yi, _| dw[wi] += dy[yi] * x[xi]);
+    conv2d_backward_weight_into(algo, x, grad_out, s, &mut dw);
     dw
+}
+
+/// Sums per-task partial gradients.
+fn add_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
+    a.iter_mut().zip(&b).for_each(|(x, y)| *x += *y);
+    a
+}
+
+/// [`conv2d_backward_weight_with`] into `dw` `[c_out, c_in, kh, kw]`.
+///
+/// # Panics
+///
+/// When a slice length does not match the spec.
+pub fn conv2d_backward_weight_into(
+    algo: ConvAlgo,
+    x: &[f32],
+    grad_out: &[f32],
+    s: &Conv2dSpec,
+    dw: &mut [f32],
+) {
+    let g = Geom::new(s);
+    let (in_len, out_len, k) = (g.in_len(), g.out_len(), g.k());
+    check(s, x.len(), s.n * in_len, "input");
+    check(s, grad_out.len(), s.n * out_len, "grad_out");
+    check(s, dw.len(), s.c_out * k, "grad_weight");
+    if dw.is_empty() || out_len == 0 || in_len == 0 || s.n == 0 {
+        dw.fill(0.0);
+        return;
+    }
+    let pairs = x.par_chunks(in_len).zip(grad_out.par_chunks(out_len));
+    match Engine::new(algo, s) {
+        Engine::Fused(f) => {
+            let acc = pairs
+                .fold(
+                    || (f.scratch(), f.weight_acc()),
+                    |(mut sc, mut acc), (xi, gi)| {
+                        f.backward_weight(&mut sc, xi, gi, &mut acc);
+                        (sc, acc)
+                    },
+                )
+                .map(|(_, acc)| acc)
+                .reduce_with(add_into)
+                .unwrap_or_else(|| f.weight_acc());
+            f.finish_weight(&acc, dw);
+        }
+        Engine::Im2col(imp, plan) => {
+            let sum = pairs
+                .fold(
+                    || (im2col::Scratch::default(), vec![0.0; dw.len()]),
+                    |(mut sc, mut part), (xi, gi)| {
+                        im2col::backward_weight(imp, &plan, &mut sc, xi, gi, &mut part);
+                        (sc, part)
+                    },
+                )
+                .map(|(_, part)| part)
+                .reduce_with(add_into)
+                .unwrap_or_else(|| vec![0.0; dw.len()]);
+            dw.copy_from_slice(&sum);
+        }
+    }
 }

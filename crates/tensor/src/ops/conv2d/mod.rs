@@ -1,7 +1,10 @@
 //! 2-D convolution (PyTorch's `conv2d`: cross-correlation, NCHW, weight `[out, in, kh, kw]`),
 //! with stride, padding and dilation per axis. Backward input and weight are backend primitives.
 
-pub(crate) mod cpu;
+mod avx2;
+pub mod cpu;
+mod fused;
+mod im2col;
 #[cfg(test)]
 mod tests;
 

@@ -1,7 +1,7 @@
 //! Max and average pooling over NCHW (PyTorch defaults: no ceil mode, max pads with -inf,
 //! average counts the padding).
 
-pub(crate) mod cpu;
+pub mod cpu;
 #[cfg(test)]
 mod tests;
 
