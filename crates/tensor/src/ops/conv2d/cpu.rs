@@ -249,35 +249,48 @@ pub fn conv2d_backward_weight_into(
         dw.fill(0.0);
         return;
     }
-    let pairs = x.par_chunks(in_len).zip(grad_out.par_chunks(out_len));
+    // The batch is cut into a fixed number of contiguous groups whatever the thread count or
+    // the scheduling, and the groups' partial sums are added in order: the weight gradient is
+    // the same on every run (training from a seed is reproducible).
+    let per = s.n.div_ceil(WEIGHT_GROUPS.min(s.n));
+    let groups = x
+        .par_chunks(per * in_len)
+        .zip(grad_out.par_chunks(per * out_len));
     match Engine::new(algo, s) {
         Engine::Fused(f) => {
-            let acc = pairs
-                .fold(
-                    || (f.scratch(), f.weight_acc()),
-                    |(mut sc, mut acc), (xi, gi)| {
+            let parts: Vec<Vec<f32>> = groups
+                .map(|(xg, gg)| {
+                    let (mut sc, mut acc) = (f.scratch(), f.weight_acc());
+                    for (xi, gi) in xg.chunks(in_len).zip(gg.chunks(out_len)) {
                         f.backward_weight(&mut sc, xi, gi, &mut acc);
-                        (sc, acc)
-                    },
-                )
-                .map(|(_, acc)| acc)
-                .reduce_with(add_into)
+                    }
+                    acc
+                })
+                .collect();
+            let acc = parts
+                .into_iter()
+                .reduce(add_into)
                 .unwrap_or_else(|| f.weight_acc());
             f.finish_weight(&acc, dw);
         }
         Engine::Im2col(imp, plan) => {
-            let sum = pairs
-                .fold(
-                    || (im2col::Scratch::default(), vec![0.0; dw.len()]),
-                    |(mut sc, mut part), (xi, gi)| {
+            let parts: Vec<Vec<f32>> = groups
+                .map(|(xg, gg)| {
+                    let (mut sc, mut part) = (im2col::Scratch::default(), vec![0.0; dw.len()]);
+                    for (xi, gi) in xg.chunks(in_len).zip(gg.chunks(out_len)) {
                         im2col::backward_weight(imp, &plan, &mut sc, xi, gi, &mut part);
-                        (sc, part)
-                    },
-                )
-                .map(|(_, part)| part)
-                .reduce_with(add_into)
+                    }
+                    part
+                })
+                .collect();
+            let sum = parts
+                .into_iter()
+                .reduce(add_into)
                 .unwrap_or_else(|| vec![0.0; dw.len()]);
             dw.copy_from_slice(&sum);
         }
     }
 }
+
+/// Number of batch groups whose weight-gradient partial sums are added in a fixed order.
+const WEIGHT_GROUPS: usize = 8;
