@@ -90,13 +90,14 @@ pub struct ModelArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Epochs (default 10; 2 on the built-in synthetic dataset).
+    /// Epochs (default 10; 3 on the built-in synthetic dataset).
     #[arg(long)]
     pub epochs: Option<usize>,
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f32,
-    #[arg(long, default_value_t = 512)]
-    pub batch_size: usize,
+    /// Images per batch (default 512; 64 on the built-in synthetic dataset).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Random rotation 20°, brightness 0.2, hue 0.1 and horizontal flip.
     #[arg(long)]
     pub augment: bool,

@@ -3,41 +3,13 @@
 
 use std::path::PathBuf;
 
+use kiln_tensor::testing::{parity_fixture, rel_err};
+
 use kiln_nn::state_dict::{self, read_safetensors};
 use kiln_nn::{
     Adam, AdamConfig, ConfigNet, ConfigNetConfig, Context, CrossEntropyLoss, Module, Optimizer,
 };
 use kiln_tensor::{Cpu, Tensor, no_grad};
-
-fn fixture_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("KILN_PARITY_FIXTURE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/fixtures/pytorch-parity")
-        });
-    if dir.join("meta.json").exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: PyTorch parity, because {} is absent (set KILN_PARITY_FIXTURE)",
-            dir.display()
-        );
-        None
-    }
-}
-
-fn rel_err(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let num: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum::<f64>().sqrt();
-    num / den.max(1e-12)
-}
 
 struct Fixture {
     config: ConfigNetConfig,
@@ -50,7 +22,7 @@ struct Fixture {
 }
 
 fn load_fixture() -> Option<Fixture> {
-    let dir = fixture_dir()?;
+    let dir = parity_fixture("PyTorch parity")?;
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
     let m = &meta["model"];

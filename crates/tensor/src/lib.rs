@@ -22,6 +22,7 @@ pub mod ops;
 pub mod rng;
 pub mod spec;
 mod tensor;
+pub mod testing;
 
 pub use autograd::{GradStore, NoGradGuard, no_grad};
 pub use backend::Backend;

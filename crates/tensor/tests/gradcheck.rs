@@ -4,21 +4,11 @@
 //! central differences; the two gradients must agree to 1% (relative norm), which f32
 //! differences with step 1e-2..1e-3 resolve comfortably while any wrong rule misses by far.
 
+use kiln_tensor::testing::rel_err;
 use kiln_tensor::{Conv2dOptions, Cpu, Pool2dOptions, Result, Tensor, no_grad};
 
 type T = Tensor<Cpu>;
 const DEV: Cpu = Cpu;
-
-fn rel_err(a: &[f32], b: &[f32]) -> f64 {
-    let num: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum::<f64>().sqrt();
-    num / den.max(1e-6)
-}
 
 /// Checks autograd against central differences for `f` at random inputs of the given shapes.
 fn check(name: &str, shapes: &[&[usize]], f: impl Fn(&[T]) -> Result<T>) {

@@ -3,44 +3,17 @@
 //! comes from `KILN_PARITY_FIXTURE`; every case and parameter is read from its meta.json.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+
+use kiln_tensor::testing::{parity_fixture, rel_err};
 
 use kiln_tensor::{Conv2dOptions, Cpu, Pool2dOptions, Tensor};
 use safetensors::SafeTensors;
 
-fn fixture_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("KILN_PARITY_FIXTURE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/fixtures/pytorch-parity")
-        });
-    if dir.join("ops.safetensors").exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: PyTorch op parity, because {} is absent (set KILN_PARITY_FIXTURE)",
-            dir.display()
-        );
-        None
-    }
-}
-
-fn rel_err(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len(), "lengths differ");
-    let num: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum::<f64>().sqrt();
-    num / den.max(1e-12)
-}
-
 #[test]
 fn every_op_case_matches_pytorch_forward_and_backward() {
-    let Some(dir) = fixture_dir() else { return };
+    let Some(dir) = parity_fixture("PyTorch op parity") else {
+        return;
+    };
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
     let bytes = std::fs::read(dir.join("ops.safetensors")).unwrap();

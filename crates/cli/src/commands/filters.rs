@@ -66,7 +66,7 @@ impl Job for FiltersJob {
         let suffix = a.channel.map(|ch| format!("_ch{ch}")).unwrap_or_default();
         let path = c.out.join(format!("filters_{}{suffix}.png", a.layer));
         let title = format!("{} filters ({o} x {i} x {kh} x {kw})", a.layer);
-        filter_grid(&path, &title, &filters, cols, if kh <= 5 { 8 } else { 4 })?;
+        filter_grid(&path, &title, &filters, cols, if kh <= 5 { 16 } else { 8 })?;
         println!("picture: {}", path.display());
         Ok(path)
     }

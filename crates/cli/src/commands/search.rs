@@ -43,6 +43,7 @@ impl Job for SearchJob {
                 model: ConfigNetConfig::default(),
                 train: TrainConfig {
                     epochs: if data.synthetic { 2 } else { 10 },
+                    batch_size: if data.synthetic { 64 } else { 512 },
                     early_stop: Some(a.early_stop),
                     augment: a.augment,
                     seed: c.seed,

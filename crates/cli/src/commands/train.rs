@@ -59,8 +59,10 @@ impl Job for TrainJob {
                     ..ConfigNetConfig::new(m.c1, m.c2, m.l1, m.d1)
                 };
                 let train = TrainConfig {
-                    epochs: a.epochs.unwrap_or(if data.synthetic { 2 } else { 10 }),
-                    batch_size: a.batch_size,
+                    epochs: a.epochs.unwrap_or(if data.synthetic { 3 } else { 10 }),
+                    batch_size: a
+                        .batch_size
+                        .unwrap_or(if data.synthetic { 64 } else { 512 }),
                     lr: a.lr,
                     seed: c.seed,
                     augment: a.augment,
