@@ -12,18 +12,7 @@ use kiln_cli::render::{
     line_chart, training_curves,
 };
 
-const CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
+use kiln_data::CIFAR10_CLASSES as CLASSES;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args()
