@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use kiln_tensor::{AdamStep, Backend, GradStore, Tensor};
 
 use super::{Optimizer, OptimizerState};
-use crate::{Module, NnError, Result, TensorKind};
+use crate::{Module, NnError, Result};
 
 /// Adam hyperparameters (PyTorch defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,23 +79,15 @@ impl<B: Backend> Optimizer<B> for Adam<B> {
             decoupled: c.decoupled,
             step: self.step,
         };
-        let mut result = Ok(());
         let moments = &mut self.moments;
-        model.visit_mut(&mut |name, p, kind| {
-            if kind != TensorKind::Parameter || result.is_err() {
-                return;
+        super::for_each_param_with_grad(model, grads, |name, p, g| {
+            if !moments.contains_key(name) {
+                moments.insert(name.to_string(), (p.zeros_like()?, p.zeros_like()?));
             }
-            let Some(g) = grads.get(p) else { return };
-            result = (|| -> Result<()> {
-                if !moments.contains_key(name) {
-                    moments.insert(name.to_string(), (p.zeros_like()?, p.zeros_like()?));
-                }
-                let (m, v) = moments.get_mut(name).expect("inserted above");
-                p.adam_step_(g, m, v, &hp)?;
-                Ok(())
-            })();
-        });
-        result
+            let (m, v) = moments.get_mut(name).expect("inserted above");
+            p.adam_step_(g, m, v, &hp)?;
+            Ok(())
+        })
     }
     fn learning_rate(&self) -> f32 {
         self.config.lr

@@ -7,9 +7,9 @@ mod sgd;
 pub use adam::{Adam, AdamConfig};
 pub use sgd::{Sgd, SgdConfig};
 
-use kiln_tensor::{Backend, GradStore};
+use kiln_tensor::{Backend, GradStore, Tensor};
 
-use crate::{Module, Result};
+use crate::{Module, Result, TensorKind};
 
 /// The state of an optimizer on the host: step count and named buffers.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,4 +32,23 @@ pub trait Optimizer<B: Backend> {
     fn state(&self) -> Result<OptimizerState>;
     /// Restores a state saved by [`Optimizer::state`].
     fn load_state(&mut self, state: &OptimizerState) -> Result<()>;
+}
+
+/// Calls `f(name, parameter, gradient)` for every parameter that has a gradient in `grads`,
+/// stopping at the first error (parameters without a gradient are left alone, as in PyTorch).
+pub(crate) fn for_each_param_with_grad<B: Backend>(
+    model: &mut dyn Module<B>,
+    grads: &GradStore<B>,
+    mut f: impl FnMut(&str, &mut Tensor<B>, &Tensor<B>) -> Result<()>,
+) -> Result<()> {
+    let mut result = Ok(());
+    model.visit_mut(&mut |name, p, kind| {
+        if kind != TensorKind::Parameter || result.is_err() {
+            return;
+        }
+        if let Some(g) = grads.get(p) {
+            result = f(name, p, g);
+        }
+    });
+    result
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use kiln_tensor::{Backend, GradStore, SgdStep, Tensor};
 
 use super::{Optimizer, OptimizerState};
-use crate::{Module, NnError, Result, TensorKind};
+use crate::{Module, NnError, Result};
 
 /// SGD hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -45,32 +45,24 @@ impl<B: Backend> Optimizer<B> for Sgd<B> {
     fn step(&mut self, model: &mut dyn Module<B>, grads: &GradStore<B>) -> Result<()> {
         self.step += 1;
         let c = self.config;
-        let mut result = Ok(());
         let buffers = &mut self.buffers;
-        model.visit_mut(&mut |name, p, kind| {
-            if kind != TensorKind::Parameter || result.is_err() {
-                return;
+        super::for_each_param_with_grad(model, grads, |name, p, g| {
+            let first = !buffers.contains_key(name);
+            if first {
+                buffers.insert(name.to_string(), p.zeros_like()?);
             }
-            let Some(g) = grads.get(p) else { return };
-            result = (|| -> Result<()> {
-                let first = !buffers.contains_key(name);
-                if first {
-                    buffers.insert(name.to_string(), p.zeros_like()?);
-                }
-                let hp = SgdStep {
-                    lr: c.lr,
-                    momentum: c.momentum,
-                    dampening: c.dampening,
-                    weight_decay: c.weight_decay,
-                    nesterov: c.nesterov,
-                    first,
-                };
-                let buf = buffers.get_mut(name).expect("inserted above");
-                p.sgd_step_(g, buf, &hp)?;
-                Ok(())
-            })();
-        });
-        result
+            let hp = SgdStep {
+                lr: c.lr,
+                momentum: c.momentum,
+                dampening: c.dampening,
+                weight_decay: c.weight_decay,
+                nesterov: c.nesterov,
+                first,
+            };
+            let buf = buffers.get_mut(name).expect("inserted above");
+            p.sgd_step_(g, buf, &hp)?;
+            Ok(())
+        })
     }
     fn learning_rate(&self) -> f32 {
         self.config.lr
