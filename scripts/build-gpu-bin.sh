@@ -59,5 +59,11 @@ if [ -f "$fixture/meta.json" ]; then
 else
   echo "WARNING: no parity fixture at $fixture; the PyTorch parity tests will be skipped" >&2
 fi
+jpegs="${KILN_DATA:-../shared/data}/cifar10-jpg.tar.gz"
+if [ -f "$jpegs" ]; then
+  cp "$jpegs" "$out/"
+else
+  echo "WARNING: no $jpegs; gpu-check.sh will skip the real-data training run" >&2
+fi
 du -sh "$out"
 ls -l "$out"

@@ -12,6 +12,7 @@
 #include "../../crates/tensor/src/cuda/kernels/elementwise.cu"
 #include "../../crates/tensor/src/cuda/kernels/reduce.cu"
 #include "../../crates/tensor/src/cuda/kernels/conv.cu"
+#include "../../crates/tensor/src/cuda/kernels/conv_implicit.cu"
 #include "../../crates/tensor/src/cuda/kernels/pool.cu"
 #include "../../crates/tensor/src/cuda/kernels/batch_norm.cu"
 #include "../../crates/tensor/src/cuda/kernels/cross_entropy.cu"
@@ -232,6 +233,65 @@ static void test_conv(int sh, int sw, int dh, int dw) {
     for (size_t i = 0; i < bw.size(); ++i) bw[i] += bias[(i / plane) % c];
     launch(bias_add_nchw, grid1(src.size()), 256, biased.data(), (const float*)bias.data(), (int)src.size(), plane, c);
     check(close(biased, bw, 0), "bias_add_nchw");
+}
+
+// The implicit-GEMM kernels against a naive convolution, forward and both backward passes,
+// with the host's launch shapes (conv_implicit.rs): several tiles in every direction, K not a
+// multiple of 8, strides, padding and dilation.
+static void test_conv_implicit(int n, int c_in, int h, int w, int c_out, int kh, int kw, int sh, int sw, int ph,
+                               int pw, int dh, int dw, int splits_wanted) {
+    const int oh = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1, ow = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+    const int P = oh * ow, K = c_in * kh * kw;
+    const std::string name = "conv_igemm n" + std::to_string(n) + " c" + std::to_string(c_in) + "->" +
+                             std::to_string(c_out) + " s" + std::to_string(sh) + std::to_string(sw);
+    auto x = rnd((size_t)n * c_in * h * w, -1, 1);
+    auto wt = rnd((size_t)c_out * K, -0.5, 0.5);
+    auto bias = rnd(c_out, -0.5, 0.5);
+    auto dy = rnd((size_t)n * c_out * P, -1, 1);
+    std::vector<double> want_y((size_t)n * c_out * P, 0.0), want_dx(x.size(), 0.0), want_dw(wt.size(), 0.0);
+    for (int j = 0; j < n; ++j)
+        for (int o = 0; o < c_out; ++o)
+            for (int oy = 0; oy < oh; ++oy)
+                for (int ox = 0; ox < ow; ++ox) {
+                    const size_t yi = (((size_t)j * c_out + o) * oh + oy) * ow + ox;
+                    double acc = bias[o];
+                    for (int c = 0; c < c_in; ++c)
+                        for (int i = 0; i < kh; ++i)
+                            for (int jj = 0; jj < kw; ++jj) {
+                                int y = oy * sh + i * dh - ph, xx = ox * sw + jj * dw - pw;
+                                if (y < 0 || y >= h || xx < 0 || xx >= w) continue;
+                                const size_t xi = (((size_t)j * c_in + c) * h + y) * w + xx;
+                                const size_t wi = (((size_t)o * c_in + c) * kh + i) * kw + jj;
+                                acc += (double)wt[wi] * x[xi];
+                                want_dx[xi] += (double)wt[wi] * dy[yi];
+                                want_dw[wi] += (double)x[xi] * dy[yi];
+                            }
+                    want_y[yi] = acc;
+                }
+    auto to_f = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+    const int ncols = n * P;
+    std::vector<float> y((size_t)n * c_out * P, NAN);
+    launch(conv_igemm_fwd, dim3{(unsigned)((ncols + 127) / 128), (unsigned)((c_out + 47) / 48), 1}, 128, y.data(),
+           (const float*)wt.data(), (const float*)x.data(), (const float*)bias.data(), c_out, ncols, c_in, h, w, oh, ow,
+           kh, kw, sh, sw, ph, pw, dh, dw);
+    check(close(y, to_f(want_y), 1e-5), name + ": forward");
+    // backward input: the weight transposed, then the transposed convolution
+    std::vector<float> wtt(wt.size(), NAN), dx(x.size(), NAN);
+    launch(conv_weight_transpose, grid1(wt.size()), 256, wtt.data(), (const float*)wt.data(), c_out, c_in, kh * kw);
+    const int nin = n * h * w;
+    launch(conv_igemm_bwd_in, dim3{(unsigned)((nin + 127) / 128), (unsigned)((c_in + 47) / 48), 1}, 128, dx.data(),
+           (const float*)wtt.data(), (const float*)dy.data(), c_in, nin, c_out, oh, ow, h, w, kh, kw, sh, sw, ph, pw, dh,
+           dw);
+    check(close(dx, to_f(want_dx), 1e-5), name + ": backward input");
+    // backward weight in slices of pixels, then their ordered sum
+    int per_split = ((ncols + splits_wanted - 1) / splits_wanted + 7) / 8 * 8;
+    int splits = (ncols + per_split - 1) / per_split;
+    std::vector<float> ws((size_t)splits * wt.size(), NAN), dwv(wt.size(), NAN);
+    launch(conv_igemm_bwd_w, dim3{(unsigned)((K + 127) / 128), (unsigned)((c_out + 47) / 48), (unsigned)splits}, 128,
+           ws.data(), (const float*)x.data(), (const float*)dy.data(), c_out, ncols, per_split, c_in, h, w, oh, ow, kh,
+           kw, sh, sw, ph, pw, dh, dw);
+    launch(conv_reduce_splits, grid1(wt.size()), 256, dwv.data(), (const float*)ws.data(), (int)wt.size(), splits);
+    check(close(dwv, to_f(want_dw), 1e-4), name + ": backward weight (" + std::to_string(splits) + " slices)");
 }
 
 static void test_pool() {
@@ -480,6 +540,11 @@ int main() {
     test_reduce();
     test_conv(2, 1, 1, 2);
     test_conv(1, 3, 2, 1);
+    test_conv_implicit(2, 5, 9, 7, 50, 3, 3, 1, 1, 0, 0, 1, 1, 3);
+    test_conv_implicit(3, 50, 6, 5, 7, 3, 2, 2, 1, 1, 2, 1, 2, 2);
+    test_conv_implicit(2, 3, 11, 10, 4, 5, 5, 2, 2, 2, 1, 1, 1, 1);
+    test_conv_implicit(1, 140, 4, 4, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1);
+    test_conv_implicit(4, 3, 12, 12, 5, 3, 3, 1, 1, 0, 0, 1, 1, 5);
     test_pool();
     test_batch_norm();
     test_cross_entropy();

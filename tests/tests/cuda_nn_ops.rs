@@ -1,9 +1,11 @@
 //! CPU against CUDA for the network ops on random geometries, forward and backward through
-//! the Tensor API and autograd: conv2d (im2col + cuBLAS, chunked), max/avg pooling, batch
-//! norm (1-D and 2-D, training and evaluation) and the fused cross-entropy, including what an
-//! invalid label does on the GPU. Needs an NVIDIA GPU: run with --ignored.
+//! the Tensor API and autograd: conv2d (both engines: im2col + cuBLAS, chunked, and implicit
+//! GEMM), max/avg pooling, batch norm (1-D and 2-D, training and evaluation) and the fused
+//! cross-entropy, including what an invalid label does on the GPU. Needs an NVIDIA GPU: run
+//! with --ignored.
 #![cfg(feature = "cuda")]
 
+use kiln_tensor::cuda::ConvEngine;
 use kiln_tensor::{Backend, Conv2dOptions, Pool2dOptions, Result, Tensor, TensorError, out_size};
 use kiln_tests::{assert_close, both, gpu};
 use proptest::prelude::*;
@@ -139,9 +141,14 @@ proptest! {
     #[test]
     #[ignore = "needs an NVIDIA GPU: run with --ignored on a GPU machine"]
     fn conv2d_matches(c in conv_case(), seed in any::<u64>()) {
+        // each engine in turn (Auto is left to whatever the timing picks elsewhere)
         let inputs = conv_inputs(&c, seed);
-        let (cpu, gpu) = both!(inputs, |xs| conv(xs, c.opts));
-        assert_close(&format!("conv2d {c:?}"), &gpu, &cpu, TOL);
+        for engine in [ConvEngine::Gemm, ConvEngine::Implicit] {
+            gpu().set_conv_engine(engine);
+            let (cpu, on_gpu) = both!(inputs, |xs| conv(xs, c.opts));
+            assert_close(&format!("conv2d {engine:?} {c:?}"), &on_gpu, &cpu, TOL);
+        }
+        gpu().set_conv_engine(ConvEngine::Auto);
     }
 
     #[test]
@@ -181,6 +188,37 @@ proptest! {
 
 #[test]
 #[ignore = "needs an NVIDIA GPU: run with --ignored on a GPU machine"]
+fn wide_convolutions_match_with_every_engine() {
+    // several tiles of the implicit kernels in every direction (channels over 48, pixels over
+    // 128, taps over 128), a stride-2 transposed gather, and the engine picked by timing
+    let dev = gpu();
+    let cases = [(1, 1), (2, 2)].map(|(sh, sw)| ConvCase {
+        n: 3,
+        c_in: 50,
+        h: 13,
+        w: 11,
+        c_out: 100,
+        k: (3, 3),
+        opts: Conv2dOptions {
+            stride: (sh, sw),
+            padding: (1, 0),
+            dilation: (1, 1),
+        },
+        bias: true,
+    });
+    for c in cases {
+        let inputs = conv_inputs(&c, 5);
+        for engine in [ConvEngine::Gemm, ConvEngine::Implicit, ConvEngine::Auto] {
+            dev.set_conv_engine(engine);
+            let (cpu, on_gpu) = both!(inputs, |xs| conv(xs, c.opts));
+            assert_close(&format!("conv2d {engine:?} {c:?}"), &on_gpu, &cpu, TOL);
+        }
+    }
+    dev.set_conv_engine(ConvEngine::Auto);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: run with --ignored on a GPU machine"]
 fn convolutions_split_into_chunks_agree() {
     // a tiny workspace forces one image per chunk (and beta = 1 accumulation of the weight
     // gradient across chunks); the default puts the whole batch in one chunk
@@ -200,10 +238,12 @@ fn convolutions_split_into_chunks_agree() {
         bias: true,
     };
     let inputs = conv_inputs(&c, 11);
+    dev.set_conv_engine(ConvEngine::Gemm);
     let (cpu, whole) = both!(inputs, |xs| conv(xs, c.opts));
     dev.set_conv_workspace(1);
     let (_, chunked) = both!(inputs, |xs| conv(xs, c.opts));
     dev.set_conv_workspace(1 << 26);
+    dev.set_conv_engine(ConvEngine::Auto);
     assert_close("conv2d (one chunk)", &whole, &cpu, TOL);
     assert_close("conv2d (chunk per image)", &chunked, &cpu, TOL);
 }

@@ -1,101 +1,63 @@
-//! 2-D convolution as im2col + cuBLAS GEMM, a chunk of images at a time.
-//!
-//! The column buffer of a chunk is `[K, nb·P]` (K = c_in·kh·kw weight taps, P = oh·ow output
-//! pixels, nb images side by side), so that
-//! - forward: `out_j = W · col_j` is one strided-batched GEMM over the images (`col_j` is the
-//!   j-th block of P columns, leading dimension nb·P);
-//! - backward input: `dcol_j = Wᵀ · dy_j`, then col2im;
-//! - backward weight: `dW += dy_perm · colᵀ` is one GEMM over all nb·P columns, with the
-//!   upstream gradient rearranged to `[c_out, nb·P]`; chunks accumulate with beta = 1.
+//! 2-D convolution on the GPU: argument checks, then one of two engines per geometry and pass:
+//! im2col + cuBLAS (conv_gemm.rs, any geometry) or implicit GEMM (conv_implicit.rs, no column
+//! buffer). [`ConvEngine::Auto`], the default, times both the first time it meets a geometry
+//! and pass (as cuDNN's benchmark mode does) and keeps the faster; the environment variable
+//! `KILN_CUDA_CONV` (`auto`, `gemm` or `implicit`) or [`Cuda::set_conv_engine`] choose.
 
-use super::Cuda;
-use super::blas::{Operand, Output, gemm};
+use std::collections::HashMap;
+use std::time::Instant;
+
 use super::device::backend_err;
-use super::kernels::{Arg, cfg, cfg_1d};
 use super::memory::CudaStorage;
+use super::{Cuda, conv_gemm, conv_implicit};
 use crate::Result;
 use crate::spec::Conv2dSpec;
 
-/// Geometry of a convolution, checked to fit the kernels' 32-bit chunk arithmetic.
-struct Geom {
-    s: Conv2dSpec,
-    oh: usize,
-    ow: usize,
-    /// output pixels per image
-    p: usize,
-    /// weight taps per output channel
-    k: usize,
-    /// images per chunk
-    nb: usize,
+/// How the CUDA backend computes convolutions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConvEngine {
+    /// Time both engines on the first use of each geometry and pass, keep the faster.
+    #[default]
+    Auto,
+    /// im2col + cuBLAS GEMM, in chunks of images (any geometry).
+    Gemm,
+    /// Implicit GEMM kernels; geometries they cannot index in 32 bits fall back to `Gemm`.
+    Implicit,
 }
 
-impl Geom {
-    fn new(s: &Conv2dSpec, workspace: usize) -> Result<Self> {
-        let (oh, ow) = (s.out_h(), s.out_w());
-        let p = oh * ow;
-        let k = s.c_in * s.kh * s.kw;
-        let per_image = [k * p, s.c_in * s.h * s.w, s.c_out * p]
-            .into_iter()
-            .max()
-            .unwrap_or(1)
-            .max(1);
-        let limit = i32::MAX as usize / 2;
-        if per_image > limit {
-            return Err(backend_err(format!(
-                "conv2d: one image needs {per_image} values of workspace, more than the CUDA \
-                 kernels' 32-bit indexing allows ({s:?})"
-            )));
+impl ConvEngine {
+    /// From `KILN_CUDA_CONV` (`auto`, `gemm`, `implicit`); `Auto` when unset or unknown.
+    pub(crate) fn from_env() -> ConvEngine {
+        match std::env::var("KILN_CUDA_CONV").as_deref().map(str::trim) {
+            Ok("gemm") | Ok("im2col") => ConvEngine::Gemm,
+            Ok("implicit") => ConvEngine::Implicit,
+            _ => ConvEngine::Auto,
         }
-        let nb = (workspace / (k * p).max(1))
-            .min(limit / per_image)
-            .clamp(1, s.n.max(1));
-        Ok(Geom {
-            s: *s,
-            oh,
-            ow,
-            p,
-            k,
-            nb,
-        })
     }
 
-    /// `(first image, images)` of each chunk.
-    fn chunks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        (0..self.s.n)
-            .step_by(self.nb)
-            .map(|start| (start, self.nb.min(self.s.n - start)))
+    pub(crate) fn code(self) -> u8 {
+        self as u8
     }
 
-    /// The integer arguments shared by im2col and col2im, for a chunk of `nb` images.
-    fn args(&self, nb: usize) -> [Arg; 14] {
-        let s = &self.s;
-        [
-            nb,
-            s.c_in,
-            s.h,
-            s.w,
-            s.kh,
-            s.kw,
-            self.oh,
-            self.ow,
-            s.stride.0,
-            s.stride.1,
-            s.padding.0,
-            s.padding.1,
-            s.dilation.0,
-            s.dilation.1,
-        ]
-        .map(|v| Arg::I32(v as i32))
-    }
-
-    fn image_in(&self) -> usize {
-        self.s.c_in * self.s.h * self.s.w
-    }
-
-    fn image_out(&self) -> usize {
-        self.s.c_out * self.p
+    pub(crate) fn from_code(code: u8) -> ConvEngine {
+        match code {
+            1 => ConvEngine::Gemm,
+            2 => ConvEngine::Implicit,
+            _ => ConvEngine::Auto,
+        }
     }
 }
+
+/// The three passes of a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Pass {
+    Forward,
+    BackwardInput,
+    BackwardWeight,
+}
+
+/// The engines `Auto` picked, by geometry and pass.
+pub(crate) type ConvChoices = HashMap<(Conv2dSpec, bool, Pass), ConvEngine>;
 
 fn check_len(op: &str, st: &CudaStorage, expected: usize) -> Result<()> {
     if st.len() == expected {
@@ -108,25 +70,44 @@ fn check_len(op: &str, st: &CudaStorage, expected: usize) -> Result<()> {
     }
 }
 
-/// im2col of the chunk starting at image `start` into `col`.
-fn im2col(
+/// Runs `run` with the engine chosen for `(s, pass)`.
+fn with_engine(
     dev: &Cuda,
-    g: &Geom,
-    x: &CudaStorage,
-    col: &CudaStorage,
-    start: usize,
-    nb: usize,
-) -> Result<()> {
-    let ncols = nb * g.p;
-    let grid_x = ncols.div_ceil(256).clamp(1, 1 << 16) as u32;
-    let grid_y = g.k.clamp(1, 65_535) as u32;
-    let mut args = vec![
-        Arg::Ptr(col.ptr()),
-        Arg::Ptr(x.ptr_at(start * g.image_in())),
-    ];
-    args.extend(g.args(nb));
-    dev.inner()
-        .launch("im2col", cfg((grid_x, grid_y, 1), 256), &args)
+    s: &Conv2dSpec,
+    bias: bool,
+    pass: Pass,
+    run: impl Fn(ConvEngine) -> Result<CudaStorage>,
+) -> Result<CudaStorage> {
+    if !conv_implicit::supports(s) {
+        return run(ConvEngine::Gemm);
+    }
+    match dev.conv_engine() {
+        ConvEngine::Auto => {}
+        engine => return run(engine),
+    }
+    let key = (*s, bias, pass);
+    if let Some(&engine) = dev.inner().conv_choices().get(&key) {
+        return run(engine);
+    }
+    // first use: one warm-up run of each, then one timed run of each
+    let inner = dev.inner();
+    let mut best = (f64::INFINITY, ConvEngine::Gemm);
+    let mut out = None;
+    for round in 0..2 {
+        for engine in [ConvEngine::Gemm, ConvEngine::Implicit] {
+            inner.sync()?;
+            let start = Instant::now();
+            let result = run(engine)?;
+            inner.sync()?;
+            let secs = start.elapsed().as_secs_f64();
+            if round == 1 && secs < best.0 {
+                best = (secs, engine);
+            }
+            out = Some(result);
+        }
+    }
+    inner.conv_choices().insert(key, best.1);
+    out.ok_or_else(|| backend_err("conv2d: no engine ran"))
 }
 
 pub(crate) fn forward(
@@ -136,57 +117,21 @@ pub(crate) fn forward(
     bias: Option<&CudaStorage>,
     s: &Conv2dSpec,
 ) -> Result<CudaStorage> {
-    let g = Geom::new(s, dev.conv_workspace())?;
-    check_len("conv2d input", x, s.n * g.image_in())?;
-    check_len("conv2d weight", w, s.c_out * g.k)?;
+    check_len("conv2d input", x, s.n * s.c_in * s.h * s.w)?;
+    check_len("conv2d weight", w, s.c_out * s.c_in * s.kh * s.kw)?;
     if let Some(b) = bias {
         check_len("conv2d bias", b, s.c_out)?;
     }
-    let out = dev.alloc(s.n * g.image_out())?;
-    if out.is_empty() {
-        return Ok(out);
-    }
-    if g.k == 0 {
-        dev.fill(&out, 0.0)?;
-    } else {
-        let col = dev.alloc(g.k * g.nb * g.p)?;
-        for (start, nb) in g.chunks() {
-            im2col(dev, &g, x, &col, start, nb)?;
-            let a = Operand {
-                ptr: w.ptr(),
-                ld: g.k,
-                stride: 0,
-                trans: false,
-            };
-            let b = Operand {
-                ptr: col.ptr(),
-                ld: nb * g.p,
-                stride: g.p as i64,
-                trans: false,
-            };
-            let c = Output {
-                ptr: out.ptr_at(start * g.image_out()),
-                ld: g.p,
-                stride: g.image_out() as i64,
-            };
-            gemm(dev.inner(), s.c_out, g.p, g.k, a, b, c, nb, 0.0)?;
-        }
-    }
-    if let Some(b) = bias {
-        // the whole output at once; chunk-sized pieces keep the kernel's indices 32-bit
-        for (start, nb) in g.chunks() {
-            let total = nb * g.image_out();
-            let args = [
-                Arg::Ptr(out.ptr_at(start * g.image_out())),
-                Arg::Ptr(b.ptr()),
-                Arg::I32(total as i32),
-                Arg::I32(g.p as i32),
-                Arg::I32(s.c_out as i32),
-            ];
-            dev.inner().launch("bias_add_nchw", cfg_1d(total), &args)?;
-        }
-    }
-    Ok(out)
+    with_engine(
+        dev,
+        s,
+        bias.is_some(),
+        Pass::Forward,
+        |engine| match engine {
+            ConvEngine::Implicit => conv_implicit::forward(dev, x, w, bias, s),
+            _ => conv_gemm::forward(dev, x, w, bias, s),
+        },
+    )
 }
 
 pub(crate) fn backward_input(
@@ -195,47 +140,12 @@ pub(crate) fn backward_input(
     w: &CudaStorage,
     s: &Conv2dSpec,
 ) -> Result<CudaStorage> {
-    let g = Geom::new(s, dev.conv_workspace())?;
-    check_len("conv2d grad", dy, s.n * g.image_out())?;
-    check_len("conv2d weight", w, s.c_out * g.k)?;
-    let dx = dev.alloc(s.n * g.image_in())?;
-    if dx.is_empty() {
-        return Ok(dx);
-    }
-    if g.p == 0 || s.c_out == 0 {
-        dev.fill(&dx, 0.0)?;
-        return Ok(dx);
-    }
-    let dcol = dev.alloc(g.k * g.nb * g.p)?;
-    for (start, nb) in g.chunks() {
-        // dcol_j [K, P] = Wᵀ [K, c_out] · dy_j [c_out, P]
-        let a = Operand {
-            ptr: w.ptr(),
-            ld: g.k,
-            stride: 0,
-            trans: true,
-        };
-        let b = Operand {
-            ptr: dy.ptr_at(start * g.image_out()),
-            ld: g.p,
-            stride: g.image_out() as i64,
-            trans: false,
-        };
-        let c = Output {
-            ptr: dcol.ptr(),
-            ld: nb * g.p,
-            stride: g.p as i64,
-        };
-        gemm(dev.inner(), g.k, g.p, s.c_out, a, b, c, nb, 0.0)?;
-        let total = nb * g.image_in();
-        let mut args = vec![
-            Arg::Ptr(dx.ptr_at(start * g.image_in())),
-            Arg::Ptr(dcol.ptr()),
-        ];
-        args.extend(g.args(nb));
-        dev.inner().launch("col2im", cfg_1d(total), &args)?;
-    }
-    Ok(dx)
+    check_len("conv2d grad", dy, s.n * s.c_out * s.out_h() * s.out_w())?;
+    check_len("conv2d weight", w, s.c_out * s.c_in * s.kh * s.kw)?;
+    with_engine(dev, s, false, Pass::BackwardInput, |engine| match engine {
+        ConvEngine::Implicit => conv_implicit::backward_input(dev, dy, w, s),
+        _ => conv_gemm::backward_input(dev, dy, w, s),
+    })
 }
 
 pub(crate) fn backward_weight(
@@ -244,51 +154,10 @@ pub(crate) fn backward_weight(
     dy: &CudaStorage,
     s: &Conv2dSpec,
 ) -> Result<CudaStorage> {
-    let g = Geom::new(s, dev.conv_workspace())?;
-    check_len("conv2d input", x, s.n * g.image_in())?;
-    check_len("conv2d grad", dy, s.n * g.image_out())?;
-    let dw = dev.alloc(s.c_out * g.k)?;
-    if dw.is_empty() {
-        return Ok(dw);
-    }
-    if s.n == 0 || g.p == 0 {
-        dev.fill(&dw, 0.0)?;
-        return Ok(dw);
-    }
-    let col = dev.alloc(g.k * g.nb * g.p)?;
-    let dyp = dev.alloc(s.c_out * g.nb * g.p)?;
-    for (i, (start, nb)) in g.chunks().enumerate() {
-        im2col(dev, &g, x, &col, start, nb)?;
-        let total = nb * g.image_out();
-        let args = [
-            Arg::Ptr(dyp.ptr()),
-            Arg::Ptr(dy.ptr_at(start * g.image_out())),
-            Arg::I32(nb as i32),
-            Arg::I32(s.c_out as i32),
-            Arg::I32(g.p as i32),
-        ];
-        dev.inner().launch("nchw_to_cn", cfg_1d(total), &args)?;
-        // dW [c_out, K] (+)= dy_perm [c_out, nb·P] · colᵀ [nb·P, K]
-        let cols = nb * g.p;
-        let a = Operand {
-            ptr: dyp.ptr(),
-            ld: cols,
-            stride: 0,
-            trans: false,
-        };
-        let b = Operand {
-            ptr: col.ptr(),
-            ld: cols,
-            stride: 0,
-            trans: true,
-        };
-        let c = Output {
-            ptr: dw.ptr(),
-            ld: g.k,
-            stride: 0,
-        };
-        let beta = if i == 0 { 0.0 } else { 1.0 };
-        gemm(dev.inner(), s.c_out, g.k, cols, a, b, c, 1, beta)?;
-    }
-    Ok(dw)
+    check_len("conv2d input", x, s.n * s.c_in * s.h * s.w)?;
+    check_len("conv2d grad", dy, s.n * s.c_out * s.out_h() * s.out_w())?;
+    with_engine(dev, s, false, Pass::BackwardWeight, |engine| match engine {
+        ConvEngine::Implicit => conv_implicit::backward_weight(dev, x, dy, s),
+        _ => conv_gemm::backward_weight(dev, x, dy, s),
+    })
 }

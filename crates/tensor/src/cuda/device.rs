@@ -3,12 +3,13 @@
 //! pool, shared by every handle of the same ordinal in the process.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use cudarc::cublas::{CudaBlas, sys as cublas_sys};
 use cudarc::driver::{CudaContext, CudaStream, DriverError, result as drv, sys as drv_sys};
 
+use super::conv::{ConvChoices, ConvEngine};
 use super::kernels::Kernels;
 use super::memory::{CudaStorage, Pool};
 use crate::{Result, TensorError};
@@ -90,6 +91,9 @@ pub(crate) struct DeviceInner {
     pub(crate) tf32: AtomicBool,
     /// Largest im2col buffer of a convolution chunk, in f32 values.
     pub(crate) conv_workspace: AtomicUsize,
+    /// The convolution engine (`ConvEngine` code), and what `Auto` picked per geometry.
+    pub(crate) conv_engine: AtomicU8,
+    conv_choices: Mutex<ConvChoices>,
     pub(crate) pool: Arc<Pool>,
     /// `[row + 1, label bits, k, 0]` of the first invalid cross-entropy label (see
     /// cross_entropy.cu); all zero when none.
@@ -181,6 +185,8 @@ fn create(ordinal: usize) -> Result<DeviceInner> {
         blas: Mutex::new(blas),
         tf32: AtomicBool::new(tf32),
         conv_workspace: AtomicUsize::new(DEFAULT_CONV_WORKSPACE),
+        conv_engine: AtomicU8::new(ConvEngine::from_env().code()),
+        conv_choices: Mutex::new(ConvChoices::new()),
         pool,
         label_flag,
         label_check_pending: AtomicBool::new(false),
@@ -209,6 +215,11 @@ impl DeviceInner {
         self.ctx
             .bind_to_thread()
             .map_err(drv_err("binding the CUDA context"))
+    }
+
+    /// The engines `ConvEngine::Auto` picked so far.
+    pub(crate) fn conv_choices(&self) -> MutexGuard<'_, ConvChoices> {
+        self.conv_choices.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn blas(&self) -> MutexGuard<'_, CudaBlas> {

@@ -16,10 +16,11 @@ use crate::Result;
 const PRELUDE: &str = include_str!("kernels/prelude.cu");
 
 /// The kernel sources, by file name.
-pub(crate) const SOURCES: [(&str, &str); 8] = [
+pub(crate) const SOURCES: [(&str, &str); 9] = [
     ("elementwise.cu", include_str!("kernels/elementwise.cu")),
     ("reduce.cu", include_str!("kernels/reduce.cu")),
     ("conv.cu", include_str!("kernels/conv.cu")),
+    ("conv_implicit.cu", include_str!("kernels/conv_implicit.cu")),
     ("pool.cu", include_str!("kernels/pool.cu")),
     ("batch_norm.cu", include_str!("kernels/batch_norm.cu")),
     ("cross_entropy.cu", include_str!("kernels/cross_entropy.cu")),

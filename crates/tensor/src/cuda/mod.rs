@@ -1,5 +1,6 @@
-//! The CUDA backend (cargo feature `cuda`): cuBLAS GEMMs, im2col convolutions and kernels
-//! compiled at run time by NVRTC, on top of cudarc with dynamically loaded libraries.
+//! The CUDA backend (cargo feature `cuda`): cuBLAS GEMMs, convolutions (implicit GEMM or
+//! im2col + cuBLAS, chosen per geometry) and kernels compiled at run time by NVRTC, on top of
+//! cudarc with dynamically loaded libraries.
 //!
 //! - [`Cuda::new`] never panics: it checks that libcuda, libnvrtc and libcublas can be opened
 //!   (cudarc itself panics when they cannot) and that the GPU exists, and otherwise returns a
@@ -20,6 +21,8 @@
 
 mod blas;
 mod conv;
+mod conv_gemm;
+mod conv_implicit;
 mod device;
 mod kernels;
 mod memory;
@@ -29,6 +32,7 @@ mod ops;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+pub use conv::ConvEngine;
 pub use kernels::compile_kernels;
 pub use memory::CudaStorage;
 
@@ -143,6 +147,19 @@ impl Cuda {
 
     pub(crate) fn conv_workspace(&self) -> usize {
         self.inner.conv_workspace.load(Ordering::Relaxed)
+    }
+
+    /// Chooses how convolutions run (default [`ConvEngine::Auto`], or `KILN_CUDA_CONV`).
+    /// Applies to every handle of this device.
+    pub fn set_conv_engine(&self, engine: ConvEngine) {
+        self.inner
+            .conv_engine
+            .store(engine.code(), Ordering::Relaxed);
+    }
+
+    /// The convolution engine setting.
+    pub fn conv_engine(&self) -> ConvEngine {
+        ConvEngine::from_code(self.inner.conv_engine.load(Ordering::Relaxed))
     }
 
     /// The memory pool's counters.
