@@ -202,10 +202,17 @@ if [ -x "$BIN/kiln" ]; then
   kiln_train="$(json_field "$LOGS/kiln-bench.log" train_images_per_sec)"
   kiln_infer="$(json_field "$LOGS/kiln-bench.log" infer_images_per_sec)"
   [ "$rc" -eq 0 ] && [ -n "$kiln_train" ] || { echo "kiln bench failed (exit $rc)"; status=1; }
+  if [ "${KILN_GPU_CHECK_PROFILE:-1}" = 1 ]; then
+    say "kiln bench --device cuda with KILN_CUDA_PROFILE=1 (per-kernel GPU time, 5 steps)"
+    KILN_CUDA_PROFILE=1 timeout 120 "$BIN/kiln" bench --device cuda --c1 48 --c2 96 --l1 256 \
+      --batch-size 512 --steps 5 --warmup 2 --no-profile >"$LOGS/kiln-kernel-profile.log" 2>&1
+    sed -n '/CUDA kernel profile/,$p' "$LOGS/kiln-kernel-profile.log" | head -40
+  fi
   # each convolution engine forced (the run above lets Auto pick per layer and pass)
-  for engine in ${KILN_GPU_CHECK_ENGINES:-gemm implicit}; do
+  for engine in ${KILN_GPU_CHECK_ENGINES:-gemm implicit implicit-narrow}; do
     say "kiln bench --device cuda with KILN_CUDA_CONV=$engine"
-    KILN_CUDA_CONV=$engine timeout 120 "$BIN/kiln" bench --device cuda --c1 48 --c2 96 --l1 256 \
+    wide=1; [ "$engine" = implicit-narrow ] && wide=0
+    KILN_CUDA_CONV=${engine%-narrow} KILN_CUDA_CONV_WIDE=$wide timeout 120 "$BIN/kiln" bench --device cuda --c1 48 --c2 96 --l1 256 \
       --batch-size 512 --steps 30 --json >"$LOGS/kiln-bench-$engine.log" 2>&1
     echo "train $(json_field "$LOGS/kiln-bench-$engine.log" train_images_per_sec) img/s, infer $(json_field "$LOGS/kiln-bench-$engine.log" infer_images_per_sec) img/s"
   done

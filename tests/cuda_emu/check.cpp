@@ -240,9 +240,11 @@ static void test_conv(int sh, int sw, int dh, int dw) {
 // multiple of 8, strides, padding and dilation.
 static void test_conv_implicit(int n, int c_in, int h, int w, int c_out, int kh, int kw, int sh, int sw, int ph,
                                int pw, int dh, int dw, int splits_wanted) {
+  for (int wm = 1; wm <= 2; ++wm) {
+    const unsigned threads = 128 * wm, rows = 48 * wm;
     const int oh = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1, ow = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
     const int P = oh * ow, K = c_in * kh * kw;
-    const std::string name = "conv_igemm n" + std::to_string(n) + " c" + std::to_string(c_in) + "->" +
+    const std::string name = "conv_igemm w" + std::to_string(wm) + " n" + std::to_string(n) + " c" + std::to_string(c_in) + "->" +
                              std::to_string(c_out) + " s" + std::to_string(sh) + std::to_string(sw);
     auto x = rnd((size_t)n * c_in * h * w, -1, 1);
     auto wt = rnd((size_t)c_out * K, -0.5, 0.5);
@@ -271,27 +273,28 @@ static void test_conv_implicit(int n, int c_in, int h, int w, int c_out, int kh,
     auto to_f = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
     const int ncols = n * P;
     std::vector<float> y((size_t)n * c_out * P, NAN);
-    launch(conv_igemm_fwd, dim3{(unsigned)((ncols + 127) / 128), (unsigned)((c_out + 47) / 48), 1}, 128, y.data(),
-           (const float*)wt.data(), (const float*)x.data(), (const float*)bias.data(), c_out, ncols, c_in, h, w, oh, ow,
+    launch(wm == 1 ? conv_igemm_fwd : conv_igemm_fwd_w2, dim3{(unsigned)((ncols + 127) / 128), (c_out + rows - 1) / rows, 1}, threads, y.data(),
+           (const float*)wt.data(), (const float*)x.data(), (const float*)bias.data(), c_out, n, c_in, h, w, oh, ow,
            kh, kw, sh, sw, ph, pw, dh, dw);
     check(close(y, to_f(want_y), 1e-5), name + ": forward");
     // backward input: the weight transposed, then the transposed convolution
     std::vector<float> wtt(wt.size(), NAN), dx(x.size(), NAN);
     launch(conv_weight_transpose, grid1(wt.size()), 256, wtt.data(), (const float*)wt.data(), c_out, c_in, kh * kw);
-    const int nin = n * h * w;
-    launch(conv_igemm_bwd_in, dim3{(unsigned)((nin + 127) / 128), (unsigned)((c_in + 47) / 48), 1}, 128, dx.data(),
-           (const float*)wtt.data(), (const float*)dy.data(), c_in, nin, c_out, oh, ow, h, w, kh, kw, sh, sw, ph, pw, dh,
-           dw);
+    const int phase_cols = n * ((h + sh - 1) / sh) * ((w + sw - 1) / sw);
+    launch(wm == 1 ? conv_igemm_bwd_in : conv_igemm_bwd_in_w2, dim3{(unsigned)((phase_cols + 127) / 128), (c_in + rows - 1) / rows, (unsigned)(sh * sw)},
+           threads, dx.data(), (const float*)wtt.data(), (const float*)dy.data(), c_in, n, c_out, oh, ow, h, w, kh, kw, sh,
+           sw, ph, pw, dh, dw);
     check(close(dx, to_f(want_dx), 1e-5), name + ": backward input");
     // backward weight in slices of pixels, then their ordered sum
     int per_split = ((ncols + splits_wanted - 1) / splits_wanted + 7) / 8 * 8;
     int splits = (ncols + per_split - 1) / per_split;
     std::vector<float> ws((size_t)splits * wt.size(), NAN), dwv(wt.size(), NAN);
-    launch(conv_igemm_bwd_w, dim3{(unsigned)((K + 127) / 128), (unsigned)((c_out + 47) / 48), (unsigned)splits}, 128,
+    launch(wm == 1 ? conv_igemm_bwd_w : conv_igemm_bwd_w_w2, dim3{(unsigned)((K + 127) / 128), (c_out + rows - 1) / rows, (unsigned)splits}, threads,
            ws.data(), (const float*)x.data(), (const float*)dy.data(), c_out, ncols, per_split, c_in, h, w, oh, ow, kh,
            kw, sh, sw, ph, pw, dh, dw);
     launch(conv_reduce_splits, grid1(wt.size()), 256, dwv.data(), (const float*)ws.data(), (int)wt.size(), splits);
     check(close(dwv, to_f(want_dw), 1e-4), name + ": backward weight (" + std::to_string(splits) + " slices)");
+  }
 }
 
 static void test_pool() {
@@ -545,6 +548,9 @@ int main() {
     test_conv_implicit(2, 3, 11, 10, 4, 5, 5, 2, 2, 2, 1, 1, 1, 1);
     test_conv_implicit(1, 140, 4, 4, 3, 1, 1, 1, 1, 0, 0, 1, 1, 1);
     test_conv_implicit(4, 3, 12, 12, 5, 3, 3, 1, 1, 0, 0, 1, 1, 5);
+    test_conv_implicit(2, 4, 9, 8, 3, 1, 1, 2, 3, 0, 0, 1, 1, 1);   // phases no tap reaches
+    test_conv_implicit(2, 3, 13, 12, 6, 3, 3, 2, 3, 1, 2, 2, 3, 2);  // dilated and strided
+    test_conv_implicit(40, 6, 26, 26, 7, 3, 3, 2, 2, 0, 0, 1, 1, 9); // ConfigNet's conv4 shape, many columns
     test_pool();
     test_batch_norm();
     test_cross_entropy();

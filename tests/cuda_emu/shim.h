@@ -17,6 +17,14 @@
 #define __device__
 #define __forceinline__ inline
 #define __shared__ static
+#define __align__(n) alignas(n)
+
+struct alignas(8) float2 {
+    float x, y;
+};
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
 
 struct dim3 {
     unsigned x = 1, y = 1, z = 1;

@@ -56,6 +56,30 @@ pub(crate) fn gemm(
     if m == 0 || n == 0 || batch == 0 {
         return Ok(());
     }
+    let (mi, ni, ki) = (as_int(m, "m")?, as_int(n, "n")?, as_int(k, "k")?);
+    let lda = as_int(a.ld.max(1), "lda")?;
+    let ldb = as_int(b.ld.max(1), "ldb")?;
+    let ldc = as_int(c.ld.max(1), "ldc")?;
+    if super::profile::enabled() {
+        let name = format!("cublas sgemm {m}x{n}x{k} b{batch}");
+        return dev.profile.time(&dev.stream, &name, || {
+            sgemm(dev, (mi, ni, ki), (lda, ldb, ldc), a, b, c, batch, beta)
+        });
+    }
+    sgemm(dev, (mi, ni, ki), (lda, ldb, ldc), a, b, c, batch, beta)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sgemm(
+    dev: &DeviceInner,
+    (mi, ni, ki): (i32, i32, i32),
+    (lda, ldb, ldc): (i32, i32, i32),
+    a: Operand,
+    b: Operand,
+    c: Output,
+    batch: usize,
+    beta: f32,
+) -> Result<()> {
     let op = |t: bool| {
         if t {
             cublas_sys::cublasOperation_t::CUBLAS_OP_T
@@ -63,10 +87,6 @@ pub(crate) fn gemm(
             cublas_sys::cublasOperation_t::CUBLAS_OP_N
         }
     };
-    let (mi, ni, ki) = (as_int(m, "m")?, as_int(n, "n")?, as_int(k, "k")?);
-    let lda = as_int(a.ld.max(1), "lda")?;
-    let ldb = as_int(b.ld.max(1), "ldb")?;
-    let ldc = as_int(c.ld.max(1), "ldc")?;
     let alpha = 1.0f32;
     let blas = dev.blas();
     dev.bind()?;
@@ -116,7 +136,7 @@ pub(crate) fn gemm(
     };
     r.map_err(|e| {
         backend_err(format!(
-            "cuBLAS sgemm ({m}x{k} · {k}x{n}, batch {batch}): {e}"
+            "cuBLAS sgemm ({mi}x{ki} · {ki}x{ni}, batch {batch}): {e}"
         ))
     })
 }

@@ -10,7 +10,8 @@ use super::memory::CudaStorage;
 use crate::Result;
 use crate::spec::Conv2dSpec;
 
-/// Tile of the output channels (or input channels, backward input) per block.
+/// Tile of the output channels (or input channels, backward input) per block of the narrow
+/// kernels; the wide ones (`*_w2`) take twice as many with twice the threads.
 const BM: usize = 48;
 /// Tile of the pixels (or weight taps, backward weight) per block.
 const BN: usize = 128;
@@ -31,10 +32,24 @@ pub(crate) fn supports(s: &Conv2dSpec) -> bool {
         && x < limit
         && y < limit
         && s.c_out * s.c_in * taps < limit
-        && s.dilation.0 * s.kh < 1 << 15
-        && s.dilation.1 * s.kw < 1 << 15
+        && s.dilation.0 * s.kh + s.padding.0 < 1 << 14
+        && s.dilation.1 * s.kw + s.padding.1 < 1 << 14
+        && s.stride.0 * s.stride.1 <= 65_535
         && s.h < limit / 2
         && s.w < limit / 2
+}
+
+/// The kernel, rows per block and threads for `m` rows of C: the wide variant when there are
+/// more than 48 rows (it gathers each B tile once for 96 rows), unless `KILN_CUDA_CONV_WIDE=0`.
+fn variant(kernel: &'static str, m: usize) -> (String, usize, u32) {
+    static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let wide =
+        *WIDE.get_or_init(|| std::env::var("KILN_CUDA_CONV_WIDE").map_or(true, |v| v != "0"));
+    if wide && m > BM {
+        (format!("{kernel}_w2"), 2 * BM, 2 * THREADS)
+    } else {
+        (kernel.to_string(), BM, THREADS)
+    }
 }
 
 fn i(v: usize) -> Arg {
@@ -70,14 +85,15 @@ pub(crate) fn forward(
     if out.is_empty() {
         return Ok(out);
     }
-    let grid = (ncols.div_ceil(BN) as u32, s.c_out.div_ceil(BM) as u32, 1);
+    let (kernel, rows, threads) = variant("conv_igemm_fwd", s.c_out);
+    let grid = (ncols.div_ceil(BN) as u32, s.c_out.div_ceil(rows) as u32, 1);
     let mut args = vec![
         Arg::Ptr(out.ptr()),
         Arg::Ptr(w.ptr()),
         Arg::Ptr(x.ptr()),
         Arg::Ptr(bias.map_or(0, |b| b.ptr())),
         i(s.c_out),
-        i(ncols),
+        i(s.n),
         i(s.c_in),
         i(s.h),
         i(s.w),
@@ -85,8 +101,7 @@ pub(crate) fn forward(
         i(ow),
     ];
     args.extend(window(s));
-    dev.inner()
-        .launch("conv_igemm_fwd", cfg(grid, THREADS), &args)?;
+    dev.inner().launch(&kernel, cfg(grid, threads), &args)?;
     Ok(out)
 }
 
@@ -96,8 +111,7 @@ pub(crate) fn backward_input(
     w: &CudaStorage,
     s: &Conv2dSpec,
 ) -> Result<CudaStorage> {
-    let ncols = s.n * s.h * s.w;
-    let dx = dev.alloc(ncols * s.c_in)?;
+    let dx = dev.alloc(s.n * s.c_in * s.h * s.w)?;
     if dx.is_empty() {
         return Ok(dx);
     }
@@ -113,13 +127,21 @@ pub(crate) fn backward_input(
     ];
     dev.inner()
         .launch("conv_weight_transpose", cfg_1d(w.len()), &args)?;
-    let grid = (ncols.div_ceil(BN) as u32, s.c_in.div_ceil(BM) as u32, 1);
+    // one grid layer per stride phase of the input pixels, sized for the largest phase
+    let (sh, sw) = s.stride;
+    let phase_cols = s.n * s.h.div_ceil(sh) * s.w.div_ceil(sw);
+    let (kernel, rows, threads) = variant("conv_igemm_bwd_in", s.c_in);
+    let grid = (
+        phase_cols.div_ceil(BN) as u32,
+        s.c_in.div_ceil(rows) as u32,
+        (sh * sw) as u32,
+    );
     let mut args = vec![
         Arg::Ptr(dx.ptr()),
         Arg::Ptr(wt.ptr()),
         Arg::Ptr(dy.ptr()),
         i(s.c_in),
-        i(ncols),
+        i(s.n),
         i(s.c_out),
         i(s.out_h()),
         i(s.out_w()),
@@ -127,8 +149,7 @@ pub(crate) fn backward_input(
         i(s.w),
     ];
     args.extend(window(s));
-    dev.inner()
-        .launch("conv_igemm_bwd_in", cfg(grid, THREADS), &args)?;
+    dev.inner().launch(&kernel, cfg(grid, threads), &args)?;
     Ok(dx)
 }
 
@@ -158,7 +179,8 @@ pub(crate) fn backward_weight(
         dev.fill(&dw, 0.0)?;
         return Ok(dw);
     }
-    let tiles = (k.div_ceil(BN), s.c_out.div_ceil(BM));
+    let (kernel, rows, threads) = variant("conv_igemm_bwd_w", s.c_out);
+    let tiles = (k.div_ceil(BN), s.c_out.div_ceil(rows));
     let (splits, per_split) = splits(dev, nq, tiles.0 * tiles.1);
     if splits * dw.len() >= i32::MAX as usize {
         return Err(backend_err(format!(
@@ -182,8 +204,7 @@ pub(crate) fn backward_weight(
         i(s.out_w()),
     ];
     args.extend(window(s));
-    dev.inner()
-        .launch("conv_igemm_bwd_w", cfg(grid, THREADS), &args)?;
+    dev.inner().launch(&kernel, cfg(grid, threads), &args)?;
     let args = [
         Arg::Ptr(dw.ptr()),
         Arg::Ptr(ws.ptr()),

@@ -12,6 +12,7 @@ use cudarc::driver::{CudaContext, CudaStream, DriverError, result as drv, sys as
 use super::conv::{ConvChoices, ConvEngine};
 use super::kernels::Kernels;
 use super::memory::{CudaStorage, Pool};
+use super::profile::{self, KernelProfile};
 use crate::{Result, TensorError};
 
 pub(crate) const MISSING_DRIVER: &str = "cannot load libcuda.so (the NVIDIA driver library): \
@@ -100,8 +101,18 @@ pub(crate) struct DeviceInner {
     pub(crate) label_flag: CudaStorage,
     /// Set when a cross-entropy kernel ran since the flag was last read.
     pub(crate) label_check_pending: AtomicBool,
+    /// Per-kernel times when `KILN_CUDA_PROFILE=1` (see profile.rs).
+    pub(crate) profile: KernelProfile,
     pub(crate) stream: Arc<CudaStream>,
     pub(crate) ctx: Arc<CudaContext>,
+}
+
+impl Drop for DeviceInner {
+    fn drop(&mut self) {
+        if profile::enabled() && !self.profile.is_empty() {
+            eprint!("{}", self.profile.report());
+        }
+    }
 }
 
 impl std::fmt::Debug for DeviceInner {
@@ -190,6 +201,7 @@ fn create(ordinal: usize) -> Result<DeviceInner> {
         pool,
         label_flag,
         label_check_pending: AtomicBool::new(false),
+        profile: KernelProfile::default(),
         stream,
         ctx,
     })

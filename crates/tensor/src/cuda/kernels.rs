@@ -307,6 +307,15 @@ impl DeviceInner {
         if gx == 0 || gy == 0 || gz == 0 {
             return Ok(());
         }
+        if super::profile::enabled() {
+            return self
+                .profile
+                .time(&self.stream, name, || self.launch_now(name, cfg, args));
+        }
+        self.launch_now(name, cfg, args)
+    }
+
+    fn launch_now(&self, name: &str, cfg: LaunchConfig, args: &[Arg]) -> Result<()> {
         let f = self.kernels.get(name)?;
         let mut b = self.stream.launch_builder(f);
         for a in args {

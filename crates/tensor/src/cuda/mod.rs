@@ -28,6 +28,7 @@ mod kernels;
 mod memory;
 mod nn_ops;
 mod ops;
+mod profile;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -7,12 +7,14 @@
 //                   A = weight [c_out, K], B = im2col(x), C scattered into out [n, c_out, oh, ow].
 // - backward input: M = c_in, N = n·h·w (input pixels), K = c_out·kh·kw;
 //                   A = weight transposed to [c_in, c_out·kh·kw] (conv_weight_transpose),
-//                   B gathered from dy through the transposed convolution, C into dx.
+//                   B gathered from dy through the transposed convolution, one stride phase
+//                   of the input pixels at a time with only the taps that reach it, C into dx.
 // - backward weight: M = c_out, N = K taps, the sum over all n·oh·ow output pixels split into
 //                   gridDim.z slices; each slice writes its partial [c_out, K] to a workspace that
 //                   conv_reduce_splits sums in a fixed order (deterministic, no atomics).
-// A block computes a 48x128 tile of C with 128 threads, each 6x8 values, in steps of 8 along K,
-// double-buffered in shared memory with the next step's global loads in registers. The products
+// A block computes a (48·WM)x128 tile of C with 128·WM threads, each 6x8 values, in steps of 8
+// along K, double-buffered in shared memory with the next step's global loads in registers;
+// WM = 2 (the kernels named *_w2) shares each gathered B tile between 96 rows of A. The products
 // use explicit fmaf (the sources are compiled with --fmad=false, which would otherwise split
 // every multiply-add in two). The host keeps every index below 2^31.
 
@@ -23,24 +25,26 @@
 // Largest K of the forward and backward-input kernels (their tap table lives in shared memory).
 #define IG_KMAX 2048
 
-struct IgTile {
-    float a[2][IG_BK][IG_BM];
+// 16-byte aligned, so that the products read A as float2 and B as float4 (shared-memory
+// bandwidth, not the multiply-adds, would otherwise bound the kernels).
+template <int WM>
+struct __align__(16) IgTile {
+    float a[2][IG_BK][IG_BM * WM];
     float b[2][IG_BK][IG_BN];
 };
 
 // acc[i][j] += A[ty*6 + i] · B[tx*4 + j (j < 4) | 64 + tx*4 + j - 4] over the 8 rows of a step.
-__device__ __forceinline__ void ig_multiply(const IgTile& t, int buf, int tx, int ty,
+template <int WM>
+__device__ __forceinline__ void ig_multiply(const IgTile<WM>& t, int buf, int tx, int ty,
                                             float acc[6][8]) {
 #pragma unroll
     for (int kk = 0; kk < IG_BK; ++kk) {
-        float av[6], bv[8];
-#pragma unroll
-        for (int i = 0; i < 6; ++i) av[i] = t.a[buf][kk][ty * 6 + i];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            bv[j] = t.b[buf][kk][tx * 4 + j];
-            bv[4 + j] = t.b[buf][kk][64 + tx * 4 + j];
-        }
+        const float2* ap = reinterpret_cast<const float2*>(&t.a[buf][kk][ty * 6]);
+        const float2 a01 = ap[0], a23 = ap[1], a45 = ap[2];
+        const float4 b0 = *reinterpret_cast<const float4*>(&t.b[buf][kk][tx * 4]);
+        const float4 b1 = *reinterpret_cast<const float4*>(&t.b[buf][kk][64 + tx * 4]);
+        const float av[6] = {a01.x, a01.y, a23.x, a23.y, a45.x, a45.y};
+        const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
 #pragma unroll
         for (int i = 0; i < 6; ++i)
 #pragma unroll
@@ -51,86 +55,105 @@ __device__ __forceinline__ void ig_multiply(const IgTile& t, int buf, int tx, in
 // Column index (within the 128 of a tile) of value j of thread tx.
 __device__ __forceinline__ int ig_col(int tx, int j) { return j < 4 ? tx * 4 + j : 64 + tx * 4 + j - 4; }
 
-// Forward (TRANSPOSED = false) and backward input (TRANSPOSED = true).
-// src: the gathered tensor [n, src_c, src_h, src_w] (x, or dy when transposed);
-// out: [n, M, col_h, col_w] (the output, or dx when transposed); a: [M, K] row-major.
-// Tap k = (c * kh + ky) * kw + kx, c a channel of src.
-template <bool TRANSPOSED>
+// Forward (TRANSPOSED = false) and backward input (TRANSPOSED = true), as the same gather:
+// column q of B is a pixel (img, cy, cx) of a grid of hp x wp positions per image and tap k a
+// (channel, dy, dx) of src, and B[k, q] = src[img, c, cy + dy, cx + dx] (0 outside src).
+// - Forward: the grid is the output (oh x ow), cy = oy·sh - ph and dy = ky·dh.
+// - Backward input (the transposed convolution): the input pixels are split by their phase
+//   (iy mod sh, ix mod sw), one phase per blockIdx.z, so that only the taps that reach a phase
+//   are summed (no multiplications by the zeros between strided outputs). For phase (py, px)
+//   the grid is iy = py + sh·cy, ix = px + sw·cx, and tap (co, ky, kx) with
+//   (py + ph - ky·dh) divisible by sh reads dy at oy = cy + (py + ph - ky·dh) / sh.
+// src: [n, src_c, src_h, src_w] (x, or dy when transposed); out: [n, M, out_h, out_w] (the
+// output, or dx when transposed); a: [M, src_c·kh·kw] row-major (the weight, or the weight
+// transposed by conv_weight_transpose).
+template <bool TRANSPOSED, int WM>
 __device__ void ig_conv(float* __restrict__ out, const float* __restrict__ a,
                         const float* __restrict__ src, const float* __restrict__ bias, int M,
-                        int ncols, int src_c, int src_h, int src_w, int col_h, int col_w, int kh,
+                        int n, int src_c, int src_h, int src_w, int out_h, int out_w, int kh,
                         int kw, int sh, int sw, int ph, int pw, int dh, int dw) {
-    __shared__ IgTile t;
+    __shared__ IgTile<WM> t;
     __shared__ int tap_off[IG_KMAX];
     __shared__ int tap_yx[IG_KMAX];
-    const int K = src_c * kh * kw;
+    __shared__ int tap_a[TRANSPOSED ? IG_KMAX : 1];
     const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
-    const int m0 = blockIdx.y * IG_BM, q0 = blockIdx.x * IG_BN;
+    const int m0 = blockIdx.y * IG_BM * WM, q0 = blockIdx.x * IG_BN;
+    // B loads: column tid % 128, rows b_row0 .. b_row0 + IG_BK / WM - 1 of each step
+    const int b_col = tid & (IG_BN - 1), b_row0 = (tid >> 7) * (IG_BK / WM);
     const int src_plane = src_h * src_w;
-    const int col_plane = col_h * col_w;
+    const int out_plane = out_h * out_w;
+    const int k_full = src_c * kh * kw;
 
-    // tap table: channel offset (plus the kernel offset, forward) and the (dy, dx) of the tap
-    for (int k = tid; k < K; k += IG_THREADS) {
-        const int c = k / (kh * kw);
-        const int r = k - c * kh * kw;
-        const int ky = r / kw, kx = r - ky * kw;
-        tap_off[k] = c * src_plane + (TRANSPOSED ? 0 : ky * dh * src_w + kx * dw);
-        tap_yx[k] = ((ky * dh) << 16) | (kx * dw);
+    // the grid of this block's columns, and the kernel rows/columns (taps) that reach it
+    int py = 0, px = 0, hp = out_h, wp = out_w, nky = kh, nkx = kw;
+    if (TRANSPOSED) {
+        py = blockIdx.z / sw;
+        px = blockIdx.z - py * sw;
+        hp = py < out_h ? (out_h - py + sh - 1) / sh : 0;
+        wp = px < out_w ? (out_w - px + sw - 1) / sw : 0;
+        nky = 0;
+        for (int ky = 0; ky < kh; ++ky) nky += ((py + ph - ky * dh) % sh + sh) % sh == 0;
+        nkx = 0;
+        for (int kx = 0; kx < kw; ++kx) nkx += ((px + pw - kx * dw) % sw + sw) % sw == 0;
+    }
+    const int ncols = n * hp * wp;
+    if (q0 >= ncols) return;  // a phase with fewer pixels than the grid covers
+    const int K = src_c * nky * nkx;
+
+    // tap table: offset in src, packed signed (dy, dx), and (transposed) the tap's column of a
+    for (int k = tid; k < K; k += IG_THREADS * WM) {
+        const int c = k / (nky * nkx);
+        const int r = k - c * nky * nkx;
+        const int ia = r / nkx, ib = r - ia * nkx;
+        int ky = ia, kx = ib, dyk, dxk;
+        if (TRANSPOSED) {
+            // the ia-th kernel row and ib-th kernel column that reach this phase
+            for (int y = 0, seen = 0; y < kh; ++y)
+                if (((py + ph - y * dh) % sh + sh) % sh == 0 && seen++ == ia) ky = y;
+            for (int x = 0, seen = 0; x < kw; ++x)
+                if (((px + pw - x * dw) % sw + sw) % sw == 0 && seen++ == ib) kx = x;
+            dyk = (py + ph - ky * dh) / sh;
+            dxk = (px + pw - kx * dw) / sw;
+            tap_a[k] = (c * kh + ky) * kw + kx;
+        } else {
+            dyk = ky * dh;
+            dxk = kx * dw;
+        }
+        tap_off[k] = c * src_plane + dyk * src_w + dxk;
+        tap_yx[k] = (int)(((unsigned)dyk << 16) | ((unsigned)dxk & 0xffffu));
     }
 
-    // this thread loads column q0 + tid of B
-    const int q = q0 + tid;
+    const int q = q0 + b_col;
     const bool col_ok = q < ncols;
     int base = 0, cy = 0, cx = 0;
     if (col_ok) {
-        const int img = q / col_plane;
-        const int p = q - img * col_plane;
-        const int py = p / col_w, px = p - py * col_w;
-        base = img * src_c * src_plane;
-        if (TRANSPOSED) {
-            cy = py + ph;
-            cx = px + pw;
-        } else {
-            cy = py * sh - ph;
-            cx = px * sw - pw;
-            base += cy * src_w + cx;
-        }
+        const int img = q / (hp * wp);
+        const int p = q - img * hp * wp;
+        const int gy = p / wp, gx = p - gy * wp;
+        cy = TRANSPOSED ? gy : gy * sh - ph;
+        cx = TRANSPOSED ? gx : gx * sw - pw;
+        base = img * src_c * src_plane + cy * src_w + cx;
     }
     __syncthreads();
 
-    float ra[3], rb[IG_BK];
+    float ra[3], rb[IG_BK / WM];
     auto load = [&](int k0) {
 #pragma unroll
         for (int i = 0; i < 3; ++i) {
-            const int idx = tid + i * IG_THREADS;
+            const int idx = tid + i * IG_THREADS * WM;
             const int am = idx >> 3, ak = idx & 7;
             const int m = m0 + am, k = k0 + ak;
-            ra[i] = (m < M && k < K) ? a[m * K + k] : 0.0f;
+            ra[i] = (m < M && k < K) ? a[m * k_full + (TRANSPOSED ? tap_a[k] : k)] : 0.0f;
         }
 #pragma unroll
-        for (int j = 0; j < IG_BK; ++j) {
-            const int k = k0 + j;
+        for (int j = 0; j < IG_BK / WM; ++j) {
+            const int k = k0 + b_row0 + j;
             float v = 0.0f;
             if (col_ok && k < K) {
                 const int yx = tap_yx[k];
-                const int ky = yx >> 16, kx = yx & 0xffff;
-                if (!TRANSPOSED) {
-                    if ((unsigned)(cy + ky) < (unsigned)src_h && (unsigned)(cx + kx) < (unsigned)src_w)
-                        v = src[base + tap_off[k]];
-                } else {
-                    int oy = cy - ky, ox = cx - kx;
-                    bool ok = oy >= 0 && ox >= 0;
-                    if (sh != 1) {
-                        ok = ok && oy % sh == 0;
-                        oy /= sh;
-                    }
-                    if (sw != 1) {
-                        ok = ok && ox % sw == 0;
-                        ox /= sw;
-                    }
-                    if (ok && oy < src_h && ox < src_w)
-                        v = src[base + tap_off[k] + oy * src_w + ox];
-                }
+                const int dyk = yx >> 16, dxk = (int)(short)(yx & 0xffff);
+                if ((unsigned)(cy + dyk) < (unsigned)src_h && (unsigned)(cx + dxk) < (unsigned)src_w)
+                    v = src[base + tap_off[k]];
             }
             rb[j] = v;
         }
@@ -138,11 +161,11 @@ __device__ void ig_conv(float* __restrict__ out, const float* __restrict__ a,
     auto store = [&](int buf) {
 #pragma unroll
         for (int i = 0; i < 3; ++i) {
-            const int idx = tid + i * IG_THREADS;
+            const int idx = tid + i * IG_THREADS * WM;
             t.a[buf][idx & 7][idx >> 3] = ra[i];
         }
 #pragma unroll
-        for (int j = 0; j < IG_BK; ++j) t.b[buf][j][tid] = rb[j];
+        for (int j = 0; j < IG_BK / WM; ++j) t.b[buf][b_row0 + j][b_col] = rb[j];
     };
 
     float acc[6][8];
@@ -164,38 +187,59 @@ __device__ void ig_conv(float* __restrict__ out, const float* __restrict__ a,
         buf ^= 1;
     }
 
-    // epilogue: out[img, m, p] (+ bias[m])
+    // epilogue: out[img, m, pixel] (+ bias[m])
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
         const int qq = q0 + ig_col(tx, j);
         if (qq >= ncols) continue;
-        const int img = qq / col_plane;
-        const int p = qq - img * col_plane;
-        float* o = out + img * M * col_plane + p;
+        const int img = qq / (hp * wp);
+        const int p = qq - img * hp * wp;
+        const int gy = p / wp, gx = p - gy * wp;
+        const int pix = TRANSPOSED ? (py + gy * sh) * out_w + px + gx * sw : p;
+        float* o = out + img * M * out_plane + pix;
 #pragma unroll
         for (int i = 0; i < 6; ++i) {
             const int m = m0 + ty * 6 + i;
-            if (m < M) o[m * col_plane] = acc[i][j] + (bias ? bias[m] : 0.0f);
+            if (m < M) o[m * out_plane] = acc[i][j] + (bias ? bias[m] : 0.0f);
         }
     }
 }
 
 // grid (ceil(n·oh·ow / 128), ceil(c_out / 48)), 128 threads. bias may be null.
 extern "C" __global__ void conv_igemm_fwd(float* out, const float* w, const float* x,
-                                          const float* bias, int c_out, int ncols, int c_in,
-                                          int h, int wd, int oh, int ow, int kh, int kw, int sh,
-                                          int sw, int ph, int pw, int dh, int dw) {
-    ig_conv<false>(out, w, x, bias, c_out, ncols, c_in, h, wd, oh, ow, kh, kw, sh, sw, ph, pw, dh,
-                   dw);
+                                          const float* bias, int c_out, int n, int c_in, int h,
+                                          int wd, int oh, int ow, int kh, int kw, int sh, int sw,
+                                          int ph, int pw, int dh, int dw) {
+    ig_conv<false, 1>(out, w, x, bias, c_out, n, c_in, h, wd, oh, ow, kh, kw, sh, sw, ph, pw, dh,
+                      dw);
 }
 
-// grid (ceil(n·h·w / 128), ceil(c_in / 48)), 128 threads; wt from conv_weight_transpose.
+// As conv_igemm_fwd with 96-row tiles: grid (ceil(n·oh·ow / 128), ceil(c_out / 96)), 256 threads.
+extern "C" __global__ void conv_igemm_fwd_w2(float* out, const float* w, const float* x,
+                                             const float* bias, int c_out, int n, int c_in,
+                                             int h, int wd, int oh, int ow, int kh, int kw,
+                                             int sh, int sw, int ph, int pw, int dh, int dw) {
+    ig_conv<false, 2>(out, w, x, bias, c_out, n, c_in, h, wd, oh, ow, kh, kw, sh, sw, ph, pw, dh,
+                      dw);
+}
+
+// grid (ceil(n·ceil(h / sh)·ceil(w / sw) / 128), ceil(c_in / 48), sh·sw phases), 128 threads;
+// wt from conv_weight_transpose.
 extern "C" __global__ void conv_igemm_bwd_in(float* dx, const float* wt, const float* dy,
-                                             int c_in, int ncols, int c_out, int oh, int ow,
-                                             int h, int wd, int kh, int kw, int sh, int sw,
-                                             int ph, int pw, int dh, int dw) {
-    ig_conv<true>(dx, wt, dy, nullptr, c_in, ncols, c_out, oh, ow, h, wd, kh, kw, sh, sw, ph, pw,
-                  dh, dw);
+                                             int c_in, int n, int c_out, int oh, int ow, int h,
+                                             int wd, int kh, int kw, int sh, int sw, int ph,
+                                             int pw, int dh, int dw) {
+    ig_conv<true, 1>(dx, wt, dy, nullptr, c_in, n, c_out, oh, ow, h, wd, kh, kw, sh, sw, ph, pw,
+                     dh, dw);
+}
+
+// As conv_igemm_bwd_in with 96-row tiles: grid.y = ceil(c_in / 96), 256 threads.
+extern "C" __global__ void conv_igemm_bwd_in_w2(float* dx, const float* wt, const float* dy,
+                                                int c_in, int n, int c_out, int oh, int ow,
+                                                int h, int wd, int kh, int kw, int sh, int sw,
+                                                int ph, int pw, int dh, int dw) {
+    ig_conv<true, 2>(dx, wt, dy, nullptr, c_in, n, c_out, oh, ow, h, wd, kh, kw, sh, sw, ph, pw,
+                     dh, dw);
 }
 
 // wt[ci, co, r] = w[co, ci, r] for r over the kh·kw taps.
@@ -215,21 +259,23 @@ extern "C" __global__ void conv_weight_transpose(float* wt, const float* w, int 
 
 // Partial weight gradients: ws[z, co, k] = Σ dy[img, co, p] · im2col(x)[k, (img, p)] over the
 // output pixels q = img·P + p of slice z, [z·per_split, (z+1)·per_split) ∩ [0, nq).
-// grid (ceil(K / 128), ceil(c_out / 48), splits), 128 threads.
-extern "C" __global__ void conv_igemm_bwd_w(float* ws, const float* x, const float* dy,
-                                            int c_out, int nq, int per_split, int c_in, int h,
-                                            int wd, int oh, int ow, int kh, int kw, int sh,
-                                            int sw, int ph, int pw, int dh, int dw) {
-    __shared__ IgTile t;
+template <int WM>
+__device__ void ig_conv_bwd_w(float* __restrict__ ws, const float* __restrict__ x,
+                              const float* __restrict__ dy, int c_out, int nq, int per_split,
+                              int c_in, int h, int wd, int oh, int ow, int kh, int kw, int sh,
+                              int sw, int ph, int pw, int dh, int dw) {
+    __shared__ IgTile<WM> t;
     const int K = c_in * kh * kw;
     const int P = oh * ow;
     const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
-    const int m0 = blockIdx.y * IG_BM, k0 = blockIdx.x * IG_BN;
+    const int m0 = blockIdx.y * IG_BM * WM, k0 = blockIdx.x * IG_BN;
     const int q_begin = blockIdx.z * per_split;
     const int q_end = nq < q_begin + per_split ? nq : q_begin + per_split;
 
-    // this thread loads tap column k0 + tid of B: its channel offset and kernel position
-    const int k = k0 + tid;
+    // this thread loads tap column k0 + tid % 128 of B, rows b_row0 .. b_row0 + 8 / WM - 1 of
+    // each step: the tap's channel offset and kernel position
+    const int b_half = tid >> 7, b_row0 = b_half * (IG_BK / WM);
+    const int k = k0 + (tid & (IG_BN - 1));
     const bool tap_ok = k < K;
     int tap_off = 0, tky = 0, tkx = 0;
     if (tap_ok) {
@@ -251,20 +297,22 @@ extern "C" __global__ void conv_igemm_bwd_w(float* ws, const float* x, const flo
     // and loads A rows (tid & 7) of each step: dy[img, m, p] for 3 channels m
     const int a_row = tid & 7;
 
-    float ra[3], rb[IG_BK];
+    float ra[3], rb[IG_BK / WM];
     auto load = [&](int q0) {
         int a_off = 0;
 #pragma unroll
         for (int j = 0; j < IG_BK; ++j) {
-            const bool row_ok = q0 + j < q_end;
             if (j == a_row) a_off = img * c_out * P + oy * ow + ox;
-            float v = 0.0f;
-            if (row_ok && tap_ok) {
-                const int iy = oy * sh - ph + tky, ix = ox * sw - pw + tkx;
-                if ((unsigned)iy < (unsigned)h && (unsigned)ix < (unsigned)wd)
-                    v = x[img * c_in * h * wd + (oy * sh - ph) * wd + (ox * sw - pw) + tap_off];
+            // (a constant register index once unrolled; the row test is the runtime part)
+            if (j / (IG_BK / WM) == b_half) {
+                float v = 0.0f;
+                if (q0 + j < q_end && tap_ok) {
+                    const int iy = oy * sh - ph + tky, ix = ox * sw - pw + tkx;
+                    if ((unsigned)iy < (unsigned)h && (unsigned)ix < (unsigned)wd)
+                        v = x[img * c_in * h * wd + (oy * sh - ph) * wd + (ox * sw - pw) + tap_off];
+                }
+                rb[j % (IG_BK / WM)] = v;
             }
-            rb[j] = v;
             if (++ox == ow) {
                 ox = 0;
                 if (++oy == oh) {
@@ -276,18 +324,18 @@ extern "C" __global__ void conv_igemm_bwd_w(float* ws, const float* x, const flo
         const bool a_ok = q0 + a_row < q_end;
 #pragma unroll
         for (int i = 0; i < 3; ++i) {
-            const int m = m0 + ((tid + i * IG_THREADS) >> 3);
+            const int m = m0 + ((tid + i * IG_THREADS * WM) >> 3);
             ra[i] = (a_ok && m < c_out) ? dy[a_off + m * P] : 0.0f;
         }
     };
     auto store = [&](int buf) {
 #pragma unroll
         for (int i = 0; i < 3; ++i) {
-            const int idx = tid + i * IG_THREADS;
+            const int idx = tid + i * IG_THREADS * WM;
             t.a[buf][idx & 7][idx >> 3] = ra[i];
         }
 #pragma unroll
-        for (int j = 0; j < IG_BK; ++j) t.b[buf][j][tid] = rb[j];
+        for (int j = 0; j < IG_BK / WM; ++j) t.b[buf][b_row0 + j][tid & (IG_BN - 1)] = rb[j];
     };
 
     float acc[6][8];
@@ -322,6 +370,24 @@ extern "C" __global__ void conv_igemm_bwd_w(float* ws, const float* x, const flo
             if (kk < K) o[m * K + kk] = acc[i][j];
         }
     }
+}
+
+// grid (ceil(K / 128), ceil(c_out / 48), splits), 128 threads.
+extern "C" __global__ void conv_igemm_bwd_w(float* ws, const float* x, const float* dy,
+                                            int c_out, int nq, int per_split, int c_in, int h,
+                                            int wd, int oh, int ow, int kh, int kw, int sh,
+                                            int sw, int ph, int pw, int dh, int dw) {
+    ig_conv_bwd_w<1>(ws, x, dy, c_out, nq, per_split, c_in, h, wd, oh, ow, kh, kw, sh, sw, ph,
+                     pw, dh, dw);
+}
+
+// As conv_igemm_bwd_w with 96-row tiles: grid.y = ceil(c_out / 96), 256 threads.
+extern "C" __global__ void conv_igemm_bwd_w_w2(float* ws, const float* x, const float* dy,
+                                               int c_out, int nq, int per_split, int c_in, int h,
+                                               int wd, int oh, int ow, int kh, int kw, int sh,
+                                               int sw, int ph, int pw, int dh, int dw) {
+    ig_conv_bwd_w<2>(ws, x, dy, c_out, nq, per_split, c_in, h, wd, oh, ow, kh, kw, sh, sw, ph,
+                     pw, dh, dw);
 }
 
 // out[i] = Σ_z ws[z·n + i], z in order (a fixed summation order: deterministic).
