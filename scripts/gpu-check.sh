@@ -262,7 +262,36 @@ if [ -f "$BIN/cifar10-jpg.tar.gz" ] && [ -x "$BIN/kiln" ]; then
     train_result="$train_result; fine-tune exit $rc"
     [ "$rc" -eq 0 ] || status=1
   fi
-  rm -f "$LOGS"/runs/*/*.safetensors
+  # the walkthrough's grid search (batch 512, lr 1e-3, augmentation, 10 epochs, early stop 3),
+  # then evaluation, sample predictions and a prediction from a JPEG file with its best weights
+  if [ "${KILN_GPU_CHECK_SEARCH:-0}" = 1 ]; then
+    say "kiln search --device cuda: c1 32,48 x c2 64,96 x l1 128,256 on real CIFAR-10"
+    timeout "${KILN_GPU_CHECK_SEARCH_TIMEOUT:-240}" "$BIN/kiln" search --device cuda --data "$data" \
+      --c1 32,48 --c2 64,96 --l1 128,256 --batch-size 512 --lr 1e-3 --epochs 10 --augment \
+      --workers 12 --out "$LOGS/runs" --name search >"$LOGS/kiln-search.log" 2>&1; rc=$?
+    sed -n '/ run  accuracy/,$p' "$LOGS/kiln-search.log"
+    [ "$rc" -eq 0 ] || { status=1; tail -5 "$LOGS/kiln-search.log"; }
+    best="$(python3 - "$LOGS/runs/search/report.json" <<'PY' 2>/dev/null
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+print(min(r, key=lambda t: t["test_loss"])["name"])
+PY
+)"
+    weights="$LOGS/runs/search/trials/$best/best.safetensors"
+    if [ -n "$best" ] && [ -f "$weights" ]; then
+      say "kiln eval / samples / predict --device cuda with $best"
+      "$BIN/kiln" eval --device cuda --data "$data" --weights "$weights" --out "$LOGS/runs" \
+        >"$LOGS/kiln-eval.log" 2>&1 || status=1
+      head -36 "$LOGS/kiln-eval.log"
+      "$BIN/kiln" samples --device cuda --data "$data" --weights "$weights" --n 16 \
+        --out "$LOGS/runs" >"$LOGS/kiln-samples.log" 2>&1 || status=1
+      tail -2 "$LOGS/kiln-samples.log"
+      "$BIN/kiln" predict --device cuda --weights "$weights" "$data"/test/cat/$(ls "$data/test/cat" | head -1) \
+        "$data"/test/ship/$(ls "$data/test/ship" | head -1) 2>&1 | tail -4 || status=1
+    fi
+    train_result="$train_result; search exit $rc"
+  fi
+  rm -f "$LOGS"/runs/*/*.safetensors "$LOGS"/runs/search/trials/*/*.safetensors
 fi
 
 # ---------------------------------------------------------------- summary
