@@ -188,7 +188,7 @@ pub struct EvalArgs {
 pub struct SamplesArgs {
     #[command(flatten)]
     pub weights: WeightsArgs,
-    /// Number of test images.
+    /// Number of test images, spread evenly over the test set.
     #[arg(long, default_value_t = 8)]
     pub n: usize,
 }

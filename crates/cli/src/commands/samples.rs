@@ -26,9 +26,12 @@ impl Job for SamplesJob {
         let mut net = model_file::open(&a.weights.weights, crate::flags(&a.weights), dev)?;
         let (test, _) = load_test(c.data.as_deref(), c.test_size, c.seed)?;
         let n = a.n.min(test.len());
+        // spread evenly over the test set: an image folder is sorted by class, so its first n
+        // images would all be of one class
+        let picks: Vec<usize> = (0..n).map(|i| i * test.len() / n).collect();
         let [ch, h, w] = test.image_shape();
         let mut x = Vec::with_capacity(n * ch * h * w);
-        for i in 0..n {
+        for &i in &picks {
             x.extend(normalize_u8(test.image(i)));
         }
         let xt = Tensor::from_slice(&x, &[n, ch, h, w], dev)?;
@@ -36,8 +39,8 @@ impl Job for SamplesJob {
         let k = net.config.classes;
         let names = test.class_names();
         let (mut images, mut captions, mut wrong) = (vec![], vec![], vec![]);
-        for i in 0..n {
-            let pred = kiln_metrics::argmax(&logits[i * k..(i + 1) * k]);
+        for (j, &i) in picks.iter().enumerate() {
+            let pred = kiln_metrics::argmax(&logits[j * k..(j + 1) * k]);
             let truth = test.label(i);
             let name = |c: usize| {
                 names
