@@ -161,14 +161,14 @@ impl<B: Backend> ConfigNet<B> {
         ctx: &mut Context,
     ) -> Result<(Tensor<B>, FeatureMaps<B>)> {
         let mut feats = Vec::with_capacity(4);
-        let h = self.conv1.forward(x, ctx)?.relu()?;
+        let h = self.conv1.forward_relu(x)?;
         feats.push(("conv1", h.clone()));
-        let h = self.conv2.forward(&h, ctx)?.relu()?;
+        let h = self.conv2.forward_relu(&h)?;
         feats.push(("conv2", h.clone()));
         let h = self.dropout1.forward(&h, ctx)?;
-        let h = self.conv3.forward(&h, ctx)?.relu()?;
+        let h = self.conv3.forward_relu(&h)?;
         feats.push(("conv3", h.clone()));
-        let h = self.conv4.forward(&h, ctx)?.relu()?;
+        let h = self.conv4.forward_relu(&h)?;
         feats.push(("conv4", h.clone()));
         let h = self.dropout2.forward(&h, ctx)?;
         let h = h.flatten_from(1)?;

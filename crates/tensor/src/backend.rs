@@ -72,6 +72,19 @@ pub trait Backend: Clone + Send + Sync + std::fmt::Debug + 'static {
         bias: Option<&Self::Storage>,
         spec: &Conv2dSpec,
     ) -> Result<Self::Storage>;
+    /// `relu(conv2d(x, weight, bias))`. A backend may fuse the ReLU into the convolution's
+    /// output (the CPU applies it per image while the image is in cache); this default runs
+    /// the two one after the other.
+    fn conv2d_relu(
+        &self,
+        x: &Self::Storage,
+        weight: &Self::Storage,
+        bias: Option<&Self::Storage>,
+        spec: &Conv2dSpec,
+    ) -> Result<Self::Storage> {
+        let y = self.conv2d(x, weight, bias, spec)?;
+        self.unary(UnaryOp::Relu, &y)
+    }
     fn conv2d_backward_input(
         &self,
         grad_out: &Self::Storage,

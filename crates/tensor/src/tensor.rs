@@ -46,23 +46,7 @@ impl<B: Backend> Tensor<B> {
 
     /// Wraps a contiguous storage as a leaf tensor of `shape`.
     pub fn from_storage(storage: B::Storage, shape: &[usize], device: &B) -> Result<Self> {
-        let expected: usize = shape.iter().product();
-        let len = B::len(&storage);
-        if len != expected {
-            return Err(TensorError::DataLength {
-                len,
-                shape: shape.to_vec(),
-                expected,
-            });
-        }
-        Ok(Tensor {
-            id: TensorId::fresh(),
-            storage: Arc::new(storage),
-            layout: Layout::contiguous(shape),
-            device: device.clone(),
-            node: None,
-            requires_grad: false,
-        })
+        Self::from_shared_storage(Arc::new(storage), shape, device)
     }
 
     /// Copies host data of `shape` to the device.
@@ -117,6 +101,31 @@ impl<B: Backend> Tensor<B> {
         Self::ones(self.shape(), &self.device)
     }
 
+    /// A tensor over storage that other tensors may share (no graph node).
+    pub(crate) fn from_shared_storage(
+        storage: Arc<B::Storage>,
+        shape: &[usize],
+        device: &B,
+    ) -> Result<Self> {
+        let expected: usize = shape.iter().product();
+        let len = B::len(&storage);
+        if len != expected {
+            return Err(TensorError::DataLength {
+                len,
+                shape: shape.to_vec(),
+                expected,
+            });
+        }
+        Ok(Tensor {
+            id: TensorId::fresh(),
+            storage,
+            layout: Layout::contiguous(shape),
+            device: device.clone(),
+            node: None,
+            requires_grad: false,
+        })
+    }
+
     /// The result of an op: records a graph node when gradients are on and an input needs one.
     pub(crate) fn from_op(
         storage: B::Storage,
@@ -126,7 +135,20 @@ impl<B: Backend> Tensor<B> {
         inputs: &[&Tensor<B>],
         backward: impl Fn(&Tensor<B>) -> Result<Vec<Option<Tensor<B>>>> + Send + Sync + 'static,
     ) -> Result<Self> {
-        let mut t = Self::from_storage(storage, shape, device)?;
+        Self::from_shared_op(Arc::new(storage), shape, device, name, inputs, backward)
+    }
+
+    /// [`Tensor::from_op`] over storage the backward rule may also hold (e.g. a fused
+    /// activation's output, whose sign its gradient needs).
+    pub(crate) fn from_shared_op(
+        storage: Arc<B::Storage>,
+        shape: &[usize],
+        device: &B,
+        name: &'static str,
+        inputs: &[&Tensor<B>],
+        backward: impl Fn(&Tensor<B>) -> Result<Vec<Option<Tensor<B>>>> + Send + Sync + 'static,
+    ) -> Result<Self> {
+        let mut t = Self::from_shared_storage(storage, shape, device)?;
         if autograd::is_enabled() && inputs.iter().any(|i| i.tracks_grad()) {
             let backward: BackwardFn<B> = Box::new(backward);
             t.node = Some(Arc::new(Node {

@@ -166,6 +166,69 @@ fn convolution() {
         &[&[1, 1, 5, 5], &[2, 1, 5, 5], &[2]],
         |x| x[0].conv2d(&x[1], Some(&x[2]), o(1, 2, 1)),
     );
+    // a small step: a probe must not move an output across the ReLU's kink
+    check_with(
+        "conv2d_relu",
+        &[&[2, 3, 6, 6], &[4, 3, 3, 3], &[4]],
+        1e-3,
+        1e-2,
+        |x| x[0].conv2d_relu(&x[1], Some(&x[2]), o(1, 1, 1)),
+    );
+}
+
+#[test]
+fn fused_conv_relu_equals_conv_then_relu() {
+    // the same values and gradients as the two ops, bit for bit (the fused op only moves the
+    // max(·, 0) into the convolution's output loop); about half the outputs are negative
+    let o = Conv2dOptions {
+        stride: (2, 1),
+        padding: (1, 0),
+        dilation: (1, 1),
+    };
+    let xs: Vec<T> = [&[3usize, 4, 9, 8][..], &[6, 4, 3, 2], &[6]]
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            T::rand_normal(s, 0.0, 1.0, 40 + i as u64, &DEV)
+                .unwrap()
+                .set_requires_grad(true)
+        })
+        .collect();
+    let fused = xs[0].conv2d_relu(&xs[1], Some(&xs[2]), o).unwrap();
+    let plain = xs[0]
+        .conv2d(&xs[1], Some(&xs[2]), o)
+        .unwrap()
+        .relu()
+        .unwrap();
+    let (fv, pv) = (fused.to_vec().unwrap(), plain.to_vec().unwrap());
+    assert_eq!(fv, pv);
+    let zeros = fv.iter().filter(|&&v| v == 0.0).count();
+    assert!(
+        zeros > fv.len() / 4 && zeros < fv.len() * 3 / 4,
+        "{zeros} of {}",
+        fv.len()
+    );
+    let r = T::rand_normal(fused.shape(), 0.0, 1.0, 9, &DEV).unwrap();
+    let gf = fused
+        .mul(&r)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let gp = plain
+        .mul(&r)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    for x in &xs {
+        assert_eq!(
+            gf.get(x).unwrap().to_vec().unwrap(),
+            gp.get(x).unwrap().to_vec().unwrap()
+        );
+    }
 }
 
 #[test]

@@ -82,6 +82,11 @@ impl<B: Backend> Conv2d<B> {
         })
     }
 
+    /// `relu(self.forward(x))` as one fused op (see `Tensor::conv2d_relu`).
+    pub fn forward_relu(&self, x: &Tensor<B>) -> Result<Tensor<B>> {
+        Ok(x.conv2d_relu(&self.weight, self.bias.as_ref(), self.options())?)
+    }
+
     fn options(&self) -> Conv2dOptions {
         let c = self.config;
         Conv2dOptions {

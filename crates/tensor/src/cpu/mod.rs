@@ -114,6 +114,26 @@ impl Backend for Cpu {
             spec,
         ))
     }
+    fn conv2d_relu(
+        &self,
+        x: &Vec<f32>,
+        weight: &Vec<f32>,
+        bias: Option<&Vec<f32>>,
+        spec: &Conv2dSpec,
+    ) -> Result<Vec<f32>> {
+        check_len("conv2d input", x, spec.input_shape().iter().product())?;
+        check_len(
+            "conv2d weight",
+            weight,
+            spec.weight_shape().iter().product(),
+        )?;
+        Ok(conv::conv2d_relu_forward(
+            x,
+            weight,
+            bias.map(|b| b.as_slice()),
+            spec,
+        ))
+    }
     fn conv2d_backward_input(
         &self,
         grad_out: &Vec<f32>,

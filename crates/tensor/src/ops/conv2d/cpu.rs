@@ -89,6 +89,14 @@ pub fn conv2d_forward_with(
     y
 }
 
+/// `max(conv2d(x, w, bias), 0)`: [`conv2d_forward`] with the ReLU applied to each image's
+/// output right after it is computed, while it is still in cache (no separate pass).
+pub fn conv2d_relu_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &Conv2dSpec) -> Vec<f32> {
+    let mut y = zeroed(s.n * s.c_out * s.out_h() * s.out_w());
+    forward_into(default_algo(), x, w, bias, s, &mut y, true);
+    y
+}
+
 /// [`conv2d_forward_with`] into `y` `[n, c_out, out_h, out_w]`.
 ///
 /// # Panics
@@ -101,6 +109,23 @@ pub fn conv2d_forward_into(
     bias: Option<&[f32]>,
     s: &Conv2dSpec,
     y: &mut [f32],
+) {
+    forward_into(algo, x, w, bias, s, y, false)
+}
+
+/// The ReLU of f32::max: 0 for NaN too, as the CPU's unary ReLU.
+fn relu_in_place(y: &mut [f32]) {
+    y.iter_mut().for_each(|v| *v = v.max(0.0));
+}
+
+fn forward_into(
+    algo: ConvAlgo,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &Conv2dSpec,
+    y: &mut [f32],
+    relu: bool,
 ) {
     let g = Geom::new(s);
     let (in_len, out_len, k, p) = (g.in_len(), g.out_len(), g.k(), g.p());
@@ -118,6 +143,9 @@ pub fn conv2d_forward_into(
         for (row, co) in y.chunks_exact_mut(p).zip((0..s.c_out).cycle()) {
             row.fill(bias.map_or(0.0, |b| b[co]));
         }
+        if relu {
+            relu_in_place(y);
+        }
         return;
     }
     let pairs = y.par_chunks_mut(out_len).zip(x.par_chunks(in_len));
@@ -126,12 +154,20 @@ pub fn conv2d_forward_into(
             let wp = f.pack_forward(w);
             pairs.for_each_init(
                 || f.scratch(),
-                |sc, (yi, xi)| f.forward(sc, xi, &wp, bias, yi),
+                |sc, (yi, xi)| {
+                    f.forward(sc, xi, &wp, bias, yi);
+                    if relu {
+                        relu_in_place(yi);
+                    }
+                },
             );
         }
         Engine::Im2col(imp, plan) => {
             pairs.for_each_init(im2col::Scratch::default, |sc, (yi, xi)| {
-                im2col::forward(imp, &plan, sc, xi, w, bias, yi)
+                im2col::forward(imp, &plan, sc, xi, w, bias, yi);
+                if relu {
+                    relu_in_place(yi);
+                }
             });
         }
     }

@@ -37,6 +37,28 @@ impl<B: Backend> Tensor<B> {
         bias: Option<&Tensor<B>>,
         opts: Conv2dOptions,
     ) -> Result<Tensor<B>> {
+        self.conv2d_impl(weight, bias, opts, false)
+    }
+
+    /// `self.conv2d(weight, bias, opts)?.relu()` as one op: the backend may apply the ReLU to
+    /// the convolution's output as it is produced (the CPU does), saving a pass over the
+    /// activation; the gradient is the same.
+    pub fn conv2d_relu(
+        &self,
+        weight: &Tensor<B>,
+        bias: Option<&Tensor<B>>,
+        opts: Conv2dOptions,
+    ) -> Result<Tensor<B>> {
+        self.conv2d_impl(weight, bias, opts, true)
+    }
+
+    fn conv2d_impl(
+        &self,
+        weight: &Tensor<B>,
+        bias: Option<&Tensor<B>>,
+        opts: Conv2dOptions,
+        relu: bool,
+    ) -> Result<Tensor<B>> {
         let [n, c_in, h, w] = self.dims4("conv2d")?;
         let [c_out, wc, kh, kw] = weight.dims4("conv2d weight")?;
         if wc != c_in {
@@ -83,7 +105,17 @@ impl<B: Backend> Tensor<B> {
         let xs = self.dense_storage()?;
         let ws = weight.dense_storage()?;
         let bs = bias.map(|b| b.dense_storage()).transpose()?;
-        let out = self.device().conv2d(&xs, &ws, bs.as_deref(), &spec)?;
+        let dev = self.device();
+        let out = if relu {
+            dev.conv2d_relu(&xs, &ws, bs.as_deref(), &spec)?
+        } else {
+            dev.conv2d(&xs, &ws, bs.as_deref(), &spec)?
+        };
+        // the ReLU's gradient needs the output (positive where the input was)
+        let out = std::sync::Arc::new(out);
+        let y = relu
+            .then(|| Tensor::from_shared_storage(out.clone(), &spec.output_shape(), dev))
+            .transpose()?;
         let (x, wt) = (self.detach(), weight.detach());
         let (tx, tw, tb) = (
             self.tracks_grad(),
@@ -94,14 +126,22 @@ impl<B: Backend> Tensor<B> {
         if let Some(b) = bias {
             inputs.push(b);
         }
-        Tensor::from_op(
+        Tensor::from_shared_op(
             out,
             &spec.output_shape(),
             self.device(),
-            "conv2d",
+            if relu { "conv2d_relu" } else { "conv2d" },
             &inputs,
             move |g| {
                 let dev = g.device();
+                let masked;
+                let g = match &y {
+                    Some(y) => {
+                        masked = g.masked_scale(y, 1.0)?;
+                        &masked
+                    }
+                    None => g,
+                };
                 let gs = g.dense_storage()?;
                 let gx = if tx {
                     let ws = wt.dense_storage()?;
