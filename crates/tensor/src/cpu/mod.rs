@@ -101,18 +101,7 @@ impl Backend for Cpu {
         bias: Option<&Vec<f32>>,
         spec: &Conv2dSpec,
     ) -> Result<Vec<f32>> {
-        check_len("conv2d input", x, spec.input_shape().iter().product())?;
-        check_len(
-            "conv2d weight",
-            weight,
-            spec.weight_shape().iter().product(),
-        )?;
-        Ok(conv::conv2d_forward(
-            x,
-            weight,
-            bias.map(|b| b.as_slice()),
-            spec,
-        ))
+        conv_forward(x, weight, bias, spec, false)
     }
     fn conv2d_relu(
         &self,
@@ -121,18 +110,7 @@ impl Backend for Cpu {
         bias: Option<&Vec<f32>>,
         spec: &Conv2dSpec,
     ) -> Result<Vec<f32>> {
-        check_len("conv2d input", x, spec.input_shape().iter().product())?;
-        check_len(
-            "conv2d weight",
-            weight,
-            spec.weight_shape().iter().product(),
-        )?;
-        Ok(conv::conv2d_relu_forward(
-            x,
-            weight,
-            bias.map(|b| b.as_slice()),
-            spec,
-        ))
+        conv_forward(x, weight, bias, spec, true)
     }
     fn conv2d_backward_input(
         &self,
@@ -272,4 +250,26 @@ impl Backend for Cpu {
         optim::sgd(param, grad, momentum_buf, hp);
         Ok(())
     }
+}
+
+/// The forward convolution (with the ReLU fused when `relu`), after checking the lengths.
+fn conv_forward(
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&Vec<f32>>,
+    spec: &Conv2dSpec,
+    relu: bool,
+) -> Result<Vec<f32>> {
+    check_len("conv2d input", x, spec.input_shape().iter().product())?;
+    check_len(
+        "conv2d weight",
+        weight,
+        spec.weight_shape().iter().product(),
+    )?;
+    let bias = bias.map(|b| b.as_slice());
+    Ok(if relu {
+        conv::conv2d_relu_forward(x, weight, bias, spec)
+    } else {
+        conv::conv2d_forward(x, weight, bias, spec)
+    })
 }

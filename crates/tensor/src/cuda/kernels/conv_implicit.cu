@@ -55,6 +55,49 @@ __device__ __forceinline__ void ig_multiply(const IgTile<WM>& t, int buf, int tx
 // Column index (within the 128 of a tile) of value j of thread tx.
 __device__ __forceinline__ int ig_col(int tx, int j) { return j < 4 ? tx * 4 + j : 64 + tx * 4 + j - 4; }
 
+// Writes one step's registers to shared buffer buf: the 3 A values of thread tid (A row
+// idx >> 3, step row idx & 7, idx = tid + i·threads) and its B values (rows b_row0.., column
+// tid % 128).
+template <int WM>
+__device__ __forceinline__ void ig_store(IgTile<WM>& t, int buf, int tid, const float ra[3],
+                                         const float rb[IG_BK / WM]) {
+    const int b_row0 = (tid >> 7) * (IG_BK / WM);
+#pragma unroll
+    for (int i = 0; i < 3; ++i) {
+        const int idx = tid + i * IG_THREADS * WM;
+        t.a[buf][idx & 7][idx >> 3] = ra[i];
+    }
+#pragma unroll
+    for (int j = 0; j < IG_BK / WM; ++j) t.b[buf][b_row0 + j][tid & (IG_BN - 1)] = rb[j];
+}
+
+// The main loop of every kernel over the steps [begin, end) of the sum: load(k) puts step k's
+// A and B values in registers, which ig_store moves to the shared buffer that the products
+// read one step later (double-buffered: one barrier per step). acc starts at zero.
+template <int WM, class Load>
+__device__ __forceinline__ void ig_main_loop(IgTile<WM>& t, int begin, int end, int tid,
+                                             float ra[3], float rb[IG_BK / WM], Load load,
+                                             float acc[6][8]) {
+#pragma unroll
+    for (int i = 0; i < 6; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
+    if (begin >= end) return;
+    const int tx = tid & 15, ty = tid >> 4;
+    load(begin);
+    ig_store(t, 0, tid, ra, rb);
+    __syncthreads();
+    int buf = 0;
+    for (int k0 = begin; k0 < end; k0 += IG_BK) {
+        const bool more = k0 + IG_BK < end;
+        if (more) load(k0 + IG_BK);
+        ig_multiply(t, buf, tx, ty, acc);
+        if (more) ig_store(t, buf ^ 1, tid, ra, rb);
+        __syncthreads();
+        buf ^= 1;
+    }
+}
+
 // Forward (TRANSPOSED = false) and backward input (TRANSPOSED = true), as the same gather:
 // column q of B is a pixel (img, cy, cx) of a grid of hp x wp positions per image and tap k a
 // (channel, dy, dx) of src, and B[k, q] = src[img, c, cy + dy, cx + dx] (0 outside src).
@@ -158,34 +201,8 @@ __device__ void ig_conv(float* __restrict__ out, const float* __restrict__ a,
             rb[j] = v;
         }
     };
-    auto store = [&](int buf) {
-#pragma unroll
-        for (int i = 0; i < 3; ++i) {
-            const int idx = tid + i * IG_THREADS * WM;
-            t.a[buf][idx & 7][idx >> 3] = ra[i];
-        }
-#pragma unroll
-        for (int j = 0; j < IG_BK / WM; ++j) t.b[buf][b_row0 + j][b_col] = rb[j];
-    };
-
     float acc[6][8];
-#pragma unroll
-    for (int i = 0; i < 6; ++i)
-#pragma unroll
-        for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
-
-    load(0);
-    store(0);
-    __syncthreads();
-    int buf = 0;
-    for (int k0 = 0; k0 < K; k0 += IG_BK) {
-        const bool more = k0 + IG_BK < K;
-        if (more) load(k0 + IG_BK);
-        ig_multiply(t, buf, tx, ty, acc);
-        if (more) store(buf ^ 1);
-        __syncthreads();
-        buf ^= 1;
-    }
+    ig_main_loop(t, 0, K, tid, ra, rb, load, acc);
 
     // epilogue: out[img, m, pixel] (+ bias[m])
 #pragma unroll
@@ -272,9 +289,9 @@ __device__ void ig_conv_bwd_w(float* __restrict__ ws, const float* __restrict__ 
     const int q_begin = blockIdx.z * per_split;
     const int q_end = nq < q_begin + per_split ? nq : q_begin + per_split;
 
-    // this thread loads tap column k0 + tid % 128 of B, rows b_row0 .. b_row0 + 8 / WM - 1 of
+    // this thread loads tap column k0 + tid % 128 of B, rows b_half·8/WM .. of
     // each step: the tap's channel offset and kernel position
-    const int b_half = tid >> 7, b_row0 = b_half * (IG_BK / WM);
+    const int b_half = tid >> 7;
     const int k = k0 + (tid & (IG_BN - 1));
     const bool tap_ok = k < K;
     int tap_off = 0, tky = 0, tkx = 0;
@@ -328,36 +345,8 @@ __device__ void ig_conv_bwd_w(float* __restrict__ ws, const float* __restrict__ 
             ra[i] = (a_ok && m < c_out) ? dy[a_off + m * P] : 0.0f;
         }
     };
-    auto store = [&](int buf) {
-#pragma unroll
-        for (int i = 0; i < 3; ++i) {
-            const int idx = tid + i * IG_THREADS * WM;
-            t.a[buf][idx & 7][idx >> 3] = ra[i];
-        }
-#pragma unroll
-        for (int j = 0; j < IG_BK / WM; ++j) t.b[buf][b_row0 + j][tid & (IG_BN - 1)] = rb[j];
-    };
-
     float acc[6][8];
-#pragma unroll
-    for (int i = 0; i < 6; ++i)
-#pragma unroll
-        for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
-
-    if (q_begin < q_end) {
-        load(q_begin);
-        store(0);
-        __syncthreads();
-        int buf = 0;
-        for (int q0 = q_begin; q0 < q_end; q0 += IG_BK) {
-            const bool more = q0 + IG_BK < q_end;
-            if (more) load(q0 + IG_BK);
-            ig_multiply(t, buf, tx, ty, acc);
-            if (more) store(buf ^ 1);
-            __syncthreads();
-            buf ^= 1;
-        }
-    }
+    ig_main_loop(t, q_begin, q_end, tid, ra, rb, load, acc);
 
     float* o = ws + (i64)blockIdx.z * c_out * K;
 #pragma unroll

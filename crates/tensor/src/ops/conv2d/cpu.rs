@@ -84,16 +84,25 @@ pub fn conv2d_forward_with(
     bias: Option<&[f32]>,
     s: &Conv2dSpec,
 ) -> Vec<f32> {
-    let mut y = zeroed(s.n * s.c_out * s.out_h() * s.out_w());
-    conv2d_forward_into(algo, x, w, bias, s, &mut y);
-    y
+    forward_alloc(algo, x, w, bias, s, false)
 }
 
 /// `max(conv2d(x, w, bias), 0)`: [`conv2d_forward`] with the ReLU applied to each image's
 /// output right after it is computed, while it is still in cache (no separate pass).
 pub fn conv2d_relu_forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, s: &Conv2dSpec) -> Vec<f32> {
+    forward_alloc(default_algo(), x, w, bias, s, true)
+}
+
+fn forward_alloc(
+    algo: ConvAlgo,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &Conv2dSpec,
+    relu: bool,
+) -> Vec<f32> {
     let mut y = zeroed(s.n * s.c_out * s.out_h() * s.out_w());
-    forward_into(default_algo(), x, w, bias, s, &mut y, true);
+    forward_into(algo, x, w, bias, s, &mut y, relu);
     y
 }
 
