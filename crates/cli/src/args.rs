@@ -35,10 +35,10 @@ pub struct Common {
     /// else the built-in synthetic dataset.
     #[arg(long, global = true)]
     pub data: Option<PathBuf>,
-    /// Use only the first N training images.
+    /// Use only N training images, spread evenly over the set (every class in proportion).
     #[arg(long, global = true)]
     pub train_size: Option<usize>,
-    /// Use only the first N test images.
+    /// Use only N test images, spread evenly over the set.
     #[arg(long, global = true)]
     pub test_size: Option<usize>,
 }

@@ -27,12 +27,12 @@ pub fn data_dir(flag: Option<&Path>) -> Option<PathBuf> {
 
 fn limit(d: Dataset, n: Option<usize>) -> Dataset {
     match n {
-        Some(n) if n < d.len() => d.first(n),
+        Some(n) if n < d.len() => d.spread(n),
         _ => d,
     }
 }
 
-/// Loads both splits (optionally only the first `train_size` / `test_size` images).
+/// Loads both splits (optionally only `train_size` / `test_size` images of each, spread evenly).
 pub fn load_pair(
     flag: Option<&Path>,
     train_size: Option<usize>,

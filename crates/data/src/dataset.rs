@@ -224,6 +224,21 @@ impl Dataset {
         })
     }
 
+    /// `n` images at evenly spaced positions, in order (all of them when `n >= len()`). On a
+    /// dataset sorted by class (an image folder) this keeps every class in proportion, where
+    /// [`Dataset::first`] would keep only the first classes.
+    pub fn spread(&self, n: usize) -> Dataset {
+        let len = self.len();
+        if n >= len {
+            return self.clone();
+        }
+        let mut d = self
+            .subset((0..n).map(|i| i * len / n))
+            .expect("evenly spaced indices are below len");
+        d.source = format!("{} ({n} images spread evenly)", self.source);
+        d
+    }
+
     /// The first `n` images (all of them when `n >= len()`).
     pub fn first(&self, n: usize) -> Dataset {
         let n = n.min(self.len());
@@ -271,6 +286,34 @@ mod tests {
         assert_eq!(ds.label(3), 2);
         assert_eq!(ds.counts_per_class(), vec![1, 2, 1]);
         assert!(!ds.is_synthetic());
+    }
+
+    #[test]
+    fn spread_keeps_every_class_of_a_sorted_set() {
+        // 3 classes of 4 images, sorted by class as an image folder is
+        let labels: Vec<usize> = (0..12).map(|i| i / 4).collect();
+        let images: Vec<u8> = (0..12u8).collect();
+        let ds = Dataset::new(
+            images,
+            labels,
+            [1, 1, 1],
+            vec!["a".into(), "b".into(), "c".into()],
+            "t",
+        )
+        .unwrap();
+        let s = ds.spread(6);
+        assert_eq!(s.labels(), &[0, 0, 1, 1, 2, 2]);
+        assert_eq!(
+            (0..6).map(|i| s.image(i)[0]).collect::<Vec<_>>(),
+            [0, 2, 4, 6, 8, 10]
+        );
+        assert!(
+            s.source().contains("6 images spread evenly"),
+            "{}",
+            s.source()
+        );
+        assert_eq!(ds.spread(12).len(), 12);
+        assert_eq!(ds.first(6).counts_per_class(), [4, 2, 0]);
     }
 
     #[test]
