@@ -86,7 +86,9 @@ fn with_engine(
         engine => return run(engine),
     }
     let key = (*s, bias, pass);
-    if let Some(&engine) = dev.inner().conv_choices().get(&key) {
+    // copied out first: the lock must not be held while the convolution runs
+    let chosen = dev.inner().conv_choices().get(&key).copied();
+    if let Some(engine) = chosen {
         return run(engine);
     }
     // first use: one warm-up run of each, then one timed run of each

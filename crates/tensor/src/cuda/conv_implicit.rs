@@ -39,16 +39,17 @@ pub(crate) fn supports(s: &Conv2dSpec) -> bool {
         && s.w < limit / 2
 }
 
-/// The kernel, rows per block and threads for `m` rows of C: the wide variant when there are
-/// more than 48 rows (it gathers each B tile once for 96 rows), unless `KILN_CUDA_CONV_WIDE=0`.
-fn variant(kernel: &'static str, m: usize) -> (String, usize, u32) {
+/// The kernel, rows per block and threads for `m` rows of C: the wide variant (`wide`, named
+/// `*_w2`) when there are more than 48 rows, as it gathers each B tile once for 96 rows, unless
+/// `KILN_CUDA_CONV_WIDE=0`.
+fn variant(narrow: &'static str, wide: &'static str, m: usize) -> (&'static str, usize, u32) {
     static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let wide =
+    let use_wide =
         *WIDE.get_or_init(|| std::env::var("KILN_CUDA_CONV_WIDE").map_or(true, |v| v != "0"));
-    if wide && m > BM {
-        (format!("{kernel}_w2"), 2 * BM, 2 * THREADS)
+    if use_wide && m > BM {
+        (wide, 2 * BM, 2 * THREADS)
     } else {
-        (kernel.to_string(), BM, THREADS)
+        (narrow, BM, THREADS)
     }
 }
 
@@ -85,7 +86,7 @@ pub(crate) fn forward(
     if out.is_empty() {
         return Ok(out);
     }
-    let (kernel, rows, threads) = variant("conv_igemm_fwd", s.c_out);
+    let (kernel, rows, threads) = variant("conv_igemm_fwd", "conv_igemm_fwd_w2", s.c_out);
     let grid = (ncols.div_ceil(BN) as u32, s.c_out.div_ceil(rows) as u32, 1);
     let mut args = vec![
         Arg::Ptr(out.ptr()),
@@ -101,7 +102,7 @@ pub(crate) fn forward(
         i(ow),
     ];
     args.extend(window(s));
-    dev.inner().launch(&kernel, cfg(grid, threads), &args)?;
+    dev.inner().launch(kernel, cfg(grid, threads), &args)?;
     Ok(out)
 }
 
@@ -130,7 +131,7 @@ pub(crate) fn backward_input(
     // one grid layer per stride phase of the input pixels, sized for the largest phase
     let (sh, sw) = s.stride;
     let phase_cols = s.n * s.h.div_ceil(sh) * s.w.div_ceil(sw);
-    let (kernel, rows, threads) = variant("conv_igemm_bwd_in", s.c_in);
+    let (kernel, rows, threads) = variant("conv_igemm_bwd_in", "conv_igemm_bwd_in_w2", s.c_in);
     let grid = (
         phase_cols.div_ceil(BN) as u32,
         s.c_in.div_ceil(rows) as u32,
@@ -149,7 +150,7 @@ pub(crate) fn backward_input(
         i(s.w),
     ];
     args.extend(window(s));
-    dev.inner().launch(&kernel, cfg(grid, threads), &args)?;
+    dev.inner().launch(kernel, cfg(grid, threads), &args)?;
     Ok(dx)
 }
 
@@ -179,7 +180,7 @@ pub(crate) fn backward_weight(
         dev.fill(&dw, 0.0)?;
         return Ok(dw);
     }
-    let (kernel, rows, threads) = variant("conv_igemm_bwd_w", s.c_out);
+    let (kernel, rows, threads) = variant("conv_igemm_bwd_w", "conv_igemm_bwd_w_w2", s.c_out);
     let tiles = (k.div_ceil(BN), s.c_out.div_ceil(rows));
     let (splits, per_split) = splits(dev, nq, tiles.0 * tiles.1);
     if splits * dw.len() >= i32::MAX as usize {
@@ -204,7 +205,7 @@ pub(crate) fn backward_weight(
         i(s.out_w()),
     ];
     args.extend(window(s));
-    dev.inner().launch(&kernel, cfg(grid, threads), &args)?;
+    dev.inner().launch(kernel, cfg(grid, threads), &args)?;
     let args = [
         Arg::Ptr(dw.ptr()),
         Arg::Ptr(ws.ptr()),
