@@ -8,6 +8,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use kiln_tensor::testing::{Need, skip};
+
 fn sources() -> Option<PathBuf> {
     [
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cuda_emu"),
@@ -20,7 +22,11 @@ fn sources() -> Option<PathBuf> {
 #[test]
 fn cuda_kernels_pass_on_the_cpu_emulator() {
     let Some(dir) = sources() else {
-        eprintln!("SKIPPED: emulated CUDA kernels, because tests/cuda_emu is absent");
+        skip(
+            Need::Cxx,
+            "emulated CUDA kernels",
+            "tests/cuda_emu is absent",
+        );
         return;
     };
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
@@ -33,14 +39,22 @@ fn cuda_kernels_pass_on_the_cpu_emulator() {
     let build = match build {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("SKIPPED: emulated CUDA kernels, because {cxx} cannot run ({e})");
+            skip(
+                Need::Cxx,
+                "emulated CUDA kernels",
+                &format!("{cxx} cannot run ({e})"),
+            );
             return;
         }
     };
     let stderr = String::from_utf8_lossy(&build.stderr);
     if !build.status.success() {
         if stderr.contains("<barrier>") || stderr.contains("atomic_ref") {
-            eprintln!("SKIPPED: emulated CUDA kernels, because {cxx} lacks C++20 <barrier>");
+            skip(
+                Need::Cxx,
+                "emulated CUDA kernels",
+                &format!("{cxx} lacks C++20 <barrier>"),
+            );
             return;
         }
         panic!("compiling the kernels for the CPU emulator failed:\n{stderr}");

@@ -50,9 +50,10 @@ fn kernels_compile_with_nvrtc() {
                 assert!(n >= 32, "expected every kernel, got {n}");
             }
             Err(e) if e.to_string().contains("libnvrtc") => {
-                eprintln!(
-                    "SKIPPED: compiling the CUDA kernels, because libnvrtc cannot be loaded \
-                     ({e})"
+                kiln_tensor::testing::skip(
+                    kiln_tensor::testing::Need::Gpu,
+                    "compiling the CUDA kernels",
+                    &format!("libnvrtc cannot be loaded ({e})"),
                 );
                 return;
             }

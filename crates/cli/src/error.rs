@@ -28,6 +28,15 @@ pub enum CliError {
 
 pub type Result<T> = std::result::Result<T, CliError>;
 
+impl CliError {
+    /// What the user can do about the error, in the command's own terms (flags, subcommands),
+    /// when there is something to say. Library errors carry the facts; the hints that name
+    /// `kiln`'s flags live here alone.
+    pub fn hint(&self) -> Option<String> {
+        None
+    }
+}
+
 pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
     move |source| CliError::Io {
         path: path.to_path_buf(),

@@ -273,5 +273,9 @@ fn reads_pickles_written_by_python3() {
 }
 
 fn common_skip() {
-    println!("SKIPPED: reading python3-written pickles because python3 is absent");
+    kiln_tensor::testing::skip(
+        kiln_tensor::testing::Need::Python,
+        "reading python3-written pickles",
+        "python3 is absent",
+    );
 }

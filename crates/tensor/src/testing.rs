@@ -19,7 +19,7 @@ pub fn rel_err(a: &[f32], b: &[f32]) -> f64 {
 
 /// The PyTorch parity fixture folder: `$KILN_PARITY_FIXTURE`, else `shared/fixtures/pytorch-parity`
 /// beside the workspace (found from the build-time path, then from the current directory).
-/// Prints a SKIPPED line naming `what` and returns `None` when it is absent.
+/// Reports a skip of `what` (see [`skip`]) and returns `None` when it is absent.
 pub fn parity_fixture(what: &str) -> Option<PathBuf> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(dir) = std::env::var_os("KILN_PARITY_FIXTURE") {
@@ -36,9 +36,73 @@ pub fn parity_fixture(what: &str) -> Option<PathBuf> {
             return Some(dir.clone());
         }
     }
-    eprintln!(
-        "SKIPPED: {what}, because the PyTorch parity fixture is absent (looked in {candidates:?}; \
-         set KILN_PARITY_FIXTURE)"
+    skip(
+        Need::Fixtures,
+        what,
+        &format!(
+            "the PyTorch parity fixture is absent (looked in {candidates:?}; set KILN_PARITY_FIXTURE)"
+        ),
     );
     None
+}
+
+/// What a check may need that a machine can lack. `KILN_REQUIRE` (a comma-separated list of
+/// [`Need::name`]s, or `all`) says which ones the caller provides: there a skip is a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Real CIFAR-10 (`KILN_DATA` or `../shared/data`).
+    Data,
+    /// PyTorch reference values (`../shared/fixtures`).
+    Fixtures,
+    /// A `python3` (and, for some checks, packages it installs into a throwaway venv).
+    Python,
+    /// A C++20 compiler (the CUDA kernels' CPU emulator).
+    Cxx,
+    /// An NVIDIA GPU with CUDA 13's libraries.
+    Gpu,
+}
+
+impl Need {
+    /// The name `KILN_REQUIRE` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Need::Data => "data",
+            Need::Fixtures => "fixtures",
+            Need::Python => "python",
+            Need::Cxx => "cxx",
+            Need::Gpu => "gpu",
+        }
+    }
+
+    /// Whether `KILN_REQUIRE` lists this need.
+    pub fn required(self) -> bool {
+        std::env::var("KILN_REQUIRE").is_ok_and(|v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|n| (n == "all" && self != Need::Gpu) || n == self.name())
+        })
+    }
+}
+
+/// Reports that the check `what` did not run because `why`: prints `SKIPPED (need): what:
+/// why` (shown with `--nocapture`) and appends the same line to the file named by
+/// `KILN_SKIP_LOG`, so a test run can say how many checks it skipped and why. Panics instead
+/// when `KILN_REQUIRE` lists `need`: whoever set it provides what the check needs, so the skip
+/// would hide a failure.
+pub fn skip(need: Need, what: &str, why: &str) {
+    let line = format!("SKIPPED ({}): {what}: {why}", need.name());
+    if need.required() {
+        panic!("{line} -- but KILN_REQUIRE lists `{}`", need.name());
+    }
+    eprintln!("{line}");
+    if let Some(log) = std::env::var_os("KILN_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
 }

@@ -214,9 +214,10 @@ fn data_dir() -> Option<PathBuf> {
     if dir.join("cifar-10-batches-bin").exists() || dir.join("data_batch_1.bin").exists() {
         Some(dir)
     } else {
-        eprintln!(
-            "SKIPPED: real-data training, because {} has no CIFAR-10 (set KILN_DATA)",
-            dir.display()
+        kiln_tensor::testing::skip(
+            kiln_tensor::testing::Need::Data,
+            "real-data training",
+            &format!("{} has no CIFAR-10 (set KILN_DATA)", dir.display()),
         );
         None
     }

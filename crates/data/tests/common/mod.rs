@@ -15,7 +15,11 @@ pub fn shared_path(env: &str, rel: &str) -> PathBuf {
 
 /// Prints the standard skip line.
 pub fn skip(what: &str, path: &std::path::Path) {
-    println!("SKIPPED: {what} because {} is absent", path.display());
+    kiln_tensor::testing::skip(
+        kiln_tensor::testing::Need::Data,
+        what,
+        &format!("{} is absent", path.display()),
+    );
 }
 
 /// The unpacked JPEG tree; removed on drop when it is private to this process.

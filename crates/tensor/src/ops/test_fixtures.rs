@@ -63,7 +63,11 @@ impl OpsFixture {
         let dir = parity_dir();
         let (st, meta) = (dir.join("ops.safetensors"), dir.join("meta.json"));
         if !st.is_file() || !meta.is_file() {
-            println!("SKIPPED: {what} because {} is absent", st.display());
+            crate::testing::skip(
+                crate::testing::Need::Fixtures,
+                what,
+                &format!("{} is absent", st.display()),
+            );
             return None;
         }
         let meta: serde_json::Value =
