@@ -8,16 +8,17 @@
 #include <random>
 #include <string>
 
-#include "../../crates/tensor/src/cuda/kernels/prelude.cu"
-#include "../../crates/tensor/src/cuda/kernels/elementwise.cu"
-#include "../../crates/tensor/src/cuda/kernels/reduce.cu"
-#include "../../crates/tensor/src/cuda/kernels/conv.cu"
-#include "../../crates/tensor/src/cuda/kernels/conv_implicit.cu"
-#include "../../crates/tensor/src/cuda/kernels/pool.cu"
-#include "../../crates/tensor/src/cuda/kernels/batch_norm.cu"
-#include "../../crates/tensor/src/cuda/kernels/cross_entropy.cu"
-#include "../../crates/tensor/src/cuda/kernels/random.cu"
-#include "../../crates/tensor/src/cuda/kernels/optim.cu"
+#include "../../crates/tensor/src/cuda/prelude.cu"
+#include "../../crates/tensor/src/cuda/memory.cu"
+#include "../../crates/tensor/src/ops/elementwise/elementwise.cu"
+#include "../../crates/tensor/src/ops/reduce/reduce.cu"
+#include "../../crates/tensor/src/ops/conv2d/im2col.cu"
+#include "../../crates/tensor/src/ops/conv2d/implicit_gemm.cu"
+#include "../../crates/tensor/src/ops/pool/pool.cu"
+#include "../../crates/tensor/src/ops/batch_norm/batch_norm.cu"
+#include "../../crates/tensor/src/ops/cross_entropy/cross_entropy.cu"
+#include "../../crates/tensor/src/ops/random/random.cu"
+#include "../../crates/tensor/src/ops/optim/optim.cu"
 
 static int passed = 0, failed = 0;
 static std::mt19937_64 gen(12345);
@@ -100,9 +101,9 @@ static void test_elementwise() {
             for (int k = 0; k < 5; ++k) want[(i * 4 + j) * 5 + k] = a[2 + i * 20 + j * 5 + k] - b[1 + j];
     for (int wide = 0; wide < 2; ++wide) {
         std::vector<float> out(60);
-        auto f = wide ? binary_strided_u64 : binary_strided_u32;
-        launch(f, grid1(60), 256, out.data(), (const float*)a.data(), (const float*)b.data(), (u64)60, 1, d);
-        check(close(out, want, 0), wide ? "binary_strided_u64" : "binary_strided_u32");
+        auto f = wide ? binary_sub_strided_u64 : binary_sub_strided_u32;
+        launch(f, grid1(60), 256, out.data(), (const float*)a.data(), (const float*)b.data(), (u64)60, d);
+        check(close(out, want, 0), wide ? "binary_sub_strided_u64" : "binary_sub_strided_u32");
     }
     // the transpose of a [6, 4] matrix
     Dims t{};
@@ -122,9 +123,64 @@ static void test_elementwise() {
     launch(masked_scale_f32, grid1(24), 256, ms.data(), (const float*)m.data(), (const float*)mask.data(), (u64)24, 2.5f);
     check(close(ms, msw, 0), "masked_scale");
     check(sizeof(Dims) == 216, "sizeof(Dims) matches the Rust struct");
+    // every unary op (kernel unary_<name>, parameters p0 = 1.5, p1 = -0.25) against its formula
+    using UnaryKernel = void (*)(float*, const float*, u64, float, float);
+    struct UnaryCase {
+        const char* name;
+        UnaryKernel kernel;
+        float (*want)(float);
+    };
+    const UnaryCase unary[] = {
+        {"neg", unary_neg, [](float x) { return -x; }},
+        {"exp", unary_exp, [](float x) { return std::exp(x); }},
+        {"log", unary_log, [](float x) { return std::log(x); }},
+        {"sqrt", unary_sqrt, [](float x) { return std::sqrt(x); }},
+        {"sqr", unary_sqr, [](float x) { return x * x; }},
+        {"abs", unary_abs, [](float x) { return std::fabs(x); }},
+        {"relu", unary_relu, [](float x) { return x > 0.0f ? x : 0.0f; }},
+        {"tanh", unary_tanh, [](float x) { return std::tanh(x); }},
+        {"sigmoid", unary_sigmoid, [](float x) { return 1.0f / (1.0f + std::exp(-x)); }},
+        {"recip", unary_recip, [](float x) { return 1.0f / x; }},
+        {"affine", unary_affine, [](float x) { return x * 1.5f + -0.25f; }},
+        {"powf", unary_powf, [](float x) { return std::pow(x, 1.5f); }},
+        {"step", unary_step, [](float x) { return x > 0.0f ? 1.0f : 0.0f; }},
+    };
+    auto ux = rnd(300, 0.05f, 3.0f);
+    for (int i = 0; i < 100; ++i) ux[i] = -ux[i];  // negatives too (log/sqrt/powf give NaN there)
+    for (const auto& c : unary) {
+        std::vector<float> out(300), want(300);
+        for (int i = 0; i < 300; ++i) want[i] = c.want(ux[i]);
+        launch(c.kernel, grid1(300), 256, out.data(), (const float*)ux.data(), (u64)300, 1.5f, -0.25f);
+        check(close(out, want, 1e-6), std::string("unary_") + c.name);
+    }
+    // every binary op, dense
+    using BinaryKernel = void (*)(float*, const float*, const float*, u64);
+    struct BinaryCase {
+        const char* name;
+        BinaryKernel kernel;
+        float (*want)(float, float);
+    };
+    const BinaryCase binary[] = {
+        {"add", binary_add_dense, [](float a, float b) { return a + b; }},
+        {"sub", binary_sub_dense, [](float a, float b) { return a - b; }},
+        {"mul", binary_mul_dense, [](float a, float b) { return a * b; }},
+        {"div", binary_div_dense, [](float a, float b) { return a / b; }},
+        {"max", binary_max_dense, [](float a, float b) { return std::fmax(a, b); }},
+        {"min", binary_min_dense, [](float a, float b) { return std::fmin(a, b); }},
+    };
+    auto ba = rnd(300, -2, 2), bb = rnd(300, 0.5f, 2);
+    for (const auto& c : binary) {
+        std::vector<float> out(300), want(300);
+        for (int i = 0; i < 300; ++i) want[i] = c.want(ba[i], bb[i]);
+        launch(c.kernel, grid1(300), 256, out.data(), (const float*)ba.data(), (const float*)bb.data(), (u64)300);
+        check(close(out, want, 0), std::string("binary_") + c.name + "_dense");
+    }
 }
 
 static void test_reduce() {
+    using ReduceKernel = void (*)(float*, const float*, i64, i64);
+    const ReduceKernel reduce_kernels[4] = {reduce_rows_sum, reduce_rows_max, reduce_rows_min, reduce_rows_argmax};
+    const char* reduce_names[4] = {"reduce_rows_sum", "reduce_rows_max", "reduce_rows_min", "reduce_rows_argmax"};
     const size_t shapes[][2] = {{1, 1}, {3, 7}, {5, 33}, {2, 300}, {4, 1000}, {70, 3}};
     for (auto& sh : shapes) {
         size_t rows = sh[0], cols = sh[1];
@@ -151,16 +207,16 @@ static void test_reduce() {
                 want[r] = op == 0 ? (float)s : op == 1 ? mx : op == 2 ? mn : (float)best;
             }
             dim3 g{(unsigned)std::min<size_t>(rows, 65535), 1, 1};
-            launch(reduce_rows, g, reduce_block(cols), out.data(), (const float*)x.data(), (i64)rows, (i64)cols, op);
+            launch(reduce_kernels[op], g, reduce_block(cols), out.data(), (const float*)x.data(), (i64)rows, (i64)cols);
             check(close(out, want, op == 0 ? 1e-6 : 0),
-                  "reduce_rows op " + std::to_string(op) + " " + std::to_string(rows) + "x" + std::to_string(cols));
+                  std::string(reduce_names[op]) + " " + std::to_string(rows) + "x" + std::to_string(cols));
         }
     }
     // an all-NaN row: argmax 0, max -inf
     std::vector<float> nan_row(40, NAN), o(1);
-    launch(reduce_rows, dim3{1, 1, 1}, 64, o.data(), (const float*)nan_row.data(), (i64)1, (i64)40, 3);
+    launch(reduce_rows_argmax, dim3{1, 1, 1}, 64, o.data(), (const float*)nan_row.data(), (i64)1, (i64)40);
     check(o[0] == 0.0f, "argmax of an all-NaN row is 0");
-    launch(reduce_rows, dim3{1, 1, 1}, 64, o.data(), (const float*)nan_row.data(), (i64)1, (i64)40, 1);
+    launch(reduce_rows_max, dim3{1, 1, 1}, 64, o.data(), (const float*)nan_row.data(), (i64)1, (i64)40);
     check(o[0] == -INFINITY, "max of an all-NaN row is -inf");
     // the split sum as the host drives it
     size_t rows = 2, cols = 70000;

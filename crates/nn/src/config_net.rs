@@ -3,7 +3,7 @@
 //! conv(c2→c2, 3, stride 2) relu, dropout d2, flatten, BatchNorm1d, relu, linear(→l1) relu,
 //! linear(l1→10).
 
-use kiln_tensor::{Backend, Tensor};
+use kiln_tensor::{Backend, Conv2dSpec, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::init::sub_seed;
@@ -55,6 +55,32 @@ impl ConfigNetConfig {
         }
     }
 
+    /// The four convolutions in order: the one description of the network's geometry that
+    /// the model, the benches and the profiler all use.
+    pub fn conv_layers(&self) -> [ConvLayer; 4] {
+        let (c, k, s) = (self, self.conv1_kernel, self.input_size);
+        let s1 = (s + 1).saturating_sub(k);
+        let l = |name, c_in, c_out, kernel, stride, side| ConvLayer {
+            name,
+            c_in,
+            c_out,
+            kernel,
+            stride,
+            input_side: side,
+        };
+        [
+            l("conv1", 3, c.c1, k, 1, s),
+            l("conv2", c.c1, c.c1, 3, 1, s1),
+            l("conv3", c.c1, c.c2, 3, 1, s1.saturating_sub(2)),
+            l("conv4", c.c2, c.c2, 3, 2, s1.saturating_sub(4)),
+        ]
+    }
+
+    /// The four convolutions' geometry at batch size `n`.
+    pub fn conv_specs(&self, n: usize) -> [(&'static str, Conv2dSpec); 4] {
+        self.conv_layers().map(|l| (l.name, l.spec(n)))
+    }
+
     /// Side of the last conv's output (12 for a 3x3 first kernel on 32x32, 11 for 5x5).
     pub fn final_side(&self) -> Result<usize> {
         let s = self.input_size;
@@ -64,8 +90,7 @@ impl ConfigNetConfig {
                 "a {k}x{k} first kernel leaves nothing of a {s}x{s} input"
             )));
         }
-        let after3 = s - k + 1 - 2 - 2;
-        Ok((after3 - 3) / 2 + 1)
+        Ok(self.conv_specs(1)[3].1.out_h())
     }
 
     /// Size of the flattened features (`c2 · side²`).
@@ -95,6 +120,36 @@ impl ConfigNetConfig {
     }
 }
 
+/// One convolution of a [`ConfigNet`]: square kernel, no padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvLayer {
+    pub name: &'static str,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    /// Side of the square input it sees.
+    pub input_side: usize,
+}
+
+impl ConvLayer {
+    /// The layer's geometry at batch size `n`.
+    pub fn spec(&self, n: usize) -> Conv2dSpec {
+        Conv2dSpec {
+            n,
+            c_in: self.c_in,
+            h: self.input_side,
+            w: self.input_side,
+            c_out: self.c_out,
+            kh: self.kernel,
+            kw: self.kernel,
+            stride: (self.stride, self.stride),
+            padding: (0, 0),
+            dilation: (1, 1),
+        }
+    }
+}
+
 /// The walkthrough's network, with PyTorch's state_dict names (`conv1.weight`, ...,
 /// `batch_norm.running_mean`, `fc2.bias`).
 pub struct ConfigNet<B: Backend> {
@@ -121,19 +176,19 @@ impl<B: Backend> ConfigNet<B> {
     pub fn new(config: ConfigNetConfig, seed: u64, dev: &B) -> Result<Self> {
         config.validate()?;
         let c = config;
+        let [l1, l2, l3, l4] = c.conv_layers();
+        let conv = |l: ConvLayer, k: u64| {
+            Conv2d::new(
+                Conv2dConfig::new(l.c_in, l.c_out, l.kernel).stride(l.stride),
+                sub_seed(seed, k),
+                dev,
+            )
+        };
         Ok(ConfigNet {
-            conv1: Conv2d::new(
-                Conv2dConfig::new(3, c.c1, c.conv1_kernel),
-                sub_seed(seed, 1),
-                dev,
-            )?,
-            conv2: Conv2d::new(Conv2dConfig::new(c.c1, c.c1, 3), sub_seed(seed, 2), dev)?,
-            conv3: Conv2d::new(Conv2dConfig::new(c.c1, c.c2, 3), sub_seed(seed, 3), dev)?,
-            conv4: Conv2d::new(
-                Conv2dConfig::new(c.c2, c.c2, 3).stride(2),
-                sub_seed(seed, 4),
-                dev,
-            )?,
+            conv1: conv(l1, 1)?,
+            conv2: conv(l2, 2)?,
+            conv3: conv(l3, 3)?,
+            conv4: conv(l4, 4)?,
             dropout1: Dropout::new(c.d1)?,
             dropout2: Dropout::new(c.d2)?,
             batch_norm: BatchNorm::new_1d(c.flat_features()?, dev)?,

@@ -10,7 +10,7 @@ pub mod module;
 pub mod optim;
 pub mod state_dict;
 
-pub use config_net::{CONV_LAYERS, ConfigNet, ConfigNetConfig, FeatureMaps};
+pub use config_net::{CONV_LAYERS, ConfigNet, ConfigNetConfig, ConvLayer, FeatureMaps};
 pub use error::{NnError, Result};
 pub use loss::CrossEntropyLoss;
 pub use module::{Context, Module, TensorKind};

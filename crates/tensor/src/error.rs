@@ -22,9 +22,12 @@ pub enum TensorError {
         shape: Vec<usize>,
         expected: usize,
     },
-    /// The backend failed (device error, out of memory, missing library).
+    /// The backend failed (device error, out of memory).
     #[error("{backend} backend: {msg}")]
     Backend { backend: &'static str, msg: String },
+    /// A device cannot be opened at all (no driver, a missing library, no such GPU).
+    #[error("{device} is unavailable: {reason}")]
+    DeviceUnavailable { device: String, reason: String },
 }
 
 /// Result of a tensor operation.

@@ -20,19 +20,22 @@ mod error;
 pub mod layout;
 pub mod ops;
 pub mod rng;
-pub mod spec;
 mod tensor;
 pub mod testing;
 
 pub use autograd::{GradStore, NoGradGuard, no_grad};
-pub use backend::Backend;
+pub use backend::{Backend, BackendBase};
 pub use cpu::Cpu;
 #[cfg(feature = "cuda")]
 pub use cuda::Cuda;
 pub use error::{Result, TensorError};
 pub use layout::Layout;
-pub use ops::batch_norm::BatchNormResult;
-pub use ops::conv2d::Conv2dOptions;
-pub use ops::pool::Pool2dOptions;
-pub use spec::*;
+pub use ops::batch_norm::{BatchNormOutput, BatchNormResult, BatchNormSpec, BatchNormStats};
+pub use ops::conv2d::{Conv2dOptions, Conv2dSpec};
+pub use ops::elementwise::{BinaryOp, UnaryOp};
+pub use ops::matmul::{MatOperand, MatmulSpec};
+pub use ops::optim::{AdamStep, SgdStep};
+pub use ops::out_size;
+pub use ops::pool::{Pool2dOptions, Pool2dSpec};
+pub use ops::reduce::ReduceOp;
 pub use tensor::{Tensor, TensorId};

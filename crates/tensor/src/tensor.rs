@@ -72,28 +72,6 @@ impl<B: Backend> Tensor<B> {
     pub fn ones(shape: &[usize], device: &B) -> Result<Self> {
         Self::full(1.0, shape, device)
     }
-    /// Uniform in `[low, high)`; the same seed gives the same values on every backend.
-    pub fn rand_uniform(
-        shape: &[usize],
-        low: f32,
-        high: f32,
-        seed: u64,
-        device: &B,
-    ) -> Result<Self> {
-        let n = shape.iter().product();
-        Self::from_storage(device.rand_uniform(n, low, high, seed)?, shape, device)
-    }
-    /// Normal; the same seed gives the same values on every backend.
-    pub fn rand_normal(
-        shape: &[usize],
-        mean: f32,
-        std: f32,
-        seed: u64,
-        device: &B,
-    ) -> Result<Self> {
-        let n = shape.iter().product();
-        Self::from_storage(device.rand_normal(n, mean, std, seed)?, shape, device)
-    }
     pub fn zeros_like(&self) -> Result<Self> {
         Self::zeros(self.shape(), &self.device)
     }

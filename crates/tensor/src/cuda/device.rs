@@ -9,21 +9,22 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use cudarc::cublas::{CudaBlas, sys as cublas_sys};
 use cudarc::driver::{CudaContext, CudaStream, DriverError, result as drv, sys as drv_sys};
 
-use super::conv::{ConvChoices, ConvEngine};
 use super::kernels::Kernels;
 use super::memory::{CudaStorage, Pool};
 use super::profile::{self, KernelProfile};
+use crate::ops::conv2d::ConvEngine;
+use crate::ops::conv2d::cuda::ConvChoices;
 use crate::{Result, TensorError};
 
 pub(crate) const MISSING_DRIVER: &str = "cannot load libcuda.so (the NVIDIA driver library): \
-     install the NVIDIA driver (580 or newer for CUDA 13), or run with --device cpu";
+     install the NVIDIA driver (580 or newer for CUDA 13)";
 pub(crate) const MISSING_NVRTC: &str = "cannot load libnvrtc.so.13 (CUDA 13 NVRTC, which \
      compiles Kiln's kernels): put a folder holding libnvrtc.so.13 and \
      libnvrtc-builtins.so.13.0 on LD_LIBRARY_PATH (PyTorch's site-packages/nvidia/cu13/lib \
-     has them), or run with --device cpu";
+     has them)";
 pub(crate) const MISSING_CUBLAS: &str = "cannot load libcublas.so.13 (CUDA 13 cuBLAS): put a \
      folder holding libcublas.so.13 and libcublasLt.so.13 on LD_LIBRARY_PATH (PyTorch's \
-     site-packages/nvidia/cu13/lib has them), or run with --device cpu";
+     site-packages/nvidia/cu13/lib has them)";
 
 /// Default largest im2col buffer of a convolution chunk: 2^26 f32 = 256 MiB.
 pub(crate) const DEFAULT_CONV_WORKSPACE: usize = 1 << 26;
@@ -75,8 +76,7 @@ pub(crate) fn device_count() -> Result<usize> {
         Ok(n) => Ok(n.max(0) as usize),
         Err(e) if e.0 == drv_sys::CUresult::CUDA_ERROR_NO_DEVICE => Ok(0),
         Err(e) => Err(backend_err(format!(
-            "the NVIDIA driver could not be initialised ({e}); check nvidia-smi, or run with \
-             --device cpu"
+            "the NVIDIA driver could not be initialised ({e}); check nvidia-smi"
         ))),
     }
 }
@@ -136,22 +136,23 @@ pub(crate) fn open(ordinal: usize) -> Result<Arc<DeviceInner>> {
     if let Some(dev) = reg.get(&ordinal).and_then(Weak::upgrade) {
         return Ok(dev);
     }
+    let unavailable = |reason: String| TensorError::DeviceUnavailable {
+        device: format!("CUDA device {ordinal}"),
+        reason,
+    };
     let missing = missing_libraries();
     if !missing.is_empty() {
-        return Err(backend_err(format!(
-            "the CUDA backend is unavailable: {}",
-            missing.join("; ")
-        )));
+        return Err(unavailable(missing.join("; ")));
     }
-    let count = device_count()?;
+    let count = device_count().map_err(|e| unavailable(e.to_string()))?;
     if count == 0 {
-        return Err(backend_err(
-            "no CUDA device found (the NVIDIA driver sees 0 GPUs); run with --device cpu",
+        return Err(unavailable(
+            "no CUDA device found (the NVIDIA driver sees 0 GPUs)".into(),
         ));
     }
     if ordinal >= count {
-        return Err(backend_err(format!(
-            "CUDA device {ordinal} requested but the driver sees only {count} (0..{})",
+        return Err(unavailable(format!(
+            "the driver sees only {count} GPU(s) (0..{})",
             count - 1
         )));
     }

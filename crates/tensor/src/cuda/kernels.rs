@@ -6,30 +6,46 @@ use std::collections::HashMap;
 use std::ffi::{CString, c_char};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use cudarc::driver::{CudaContext, CudaFunction, DeviceRepr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaContext, CudaFunction, LaunchConfig, PushKernelArg};
 use cudarc::nvrtc::{Ptx, result as nvrtc, sys as nvrtc_sys};
 
 use super::device::{DeviceInner, backend_err};
 use crate::Result;
 
+use super::strided::Dims;
+use crate::ops;
+
 /// Definitions shared by every source (prepended before compiling).
-const PRELUDE: &str = include_str!("kernels/prelude.cu");
+const PRELUDE: &str = include_str!("prelude.cu");
 
-/// The kernel sources, by file name.
-pub(crate) const SOURCES: [(&str, &str); 9] = [
-    ("elementwise.cu", include_str!("kernels/elementwise.cu")),
-    ("reduce.cu", include_str!("kernels/reduce.cu")),
-    ("conv.cu", include_str!("kernels/conv.cu")),
-    ("conv_implicit.cu", include_str!("kernels/conv_implicit.cu")),
-    ("pool.cu", include_str!("kernels/pool.cu")),
-    ("batch_norm.cu", include_str!("kernels/batch_norm.cu")),
-    ("cross_entropy.cu", include_str!("kernels/cross_entropy.cu")),
-    ("random.cu", include_str!("kernels/random.cu")),
-    ("optim.cu", include_str!("kernels/optim.cu")),
+/// One kernel source: its file name, its text and the names of the kernels it defines (each
+/// op family's `cuda.rs` declares its own; names of per-op kernels come from the op types).
+pub(crate) struct Source {
+    pub file: &'static str,
+    pub code: &'static str,
+    pub kernels: fn() -> Vec<&'static str>,
+}
+
+/// The storage's own kernels (fills, strided gathers).
+const MEMORY: Source = Source {
+    file: "memory.cu",
+    code: include_str!("memory.cu"),
+    kernels: || vec!["copy_strided_u32", "copy_strided_u64", "fill_f32"],
+};
+
+/// Every source: one line per op family with CUDA kernels.
+pub(crate) const SOURCES: [Source; 10] = [
+    MEMORY,
+    ops::elementwise::cuda::SOURCE,
+    ops::reduce::cuda::SOURCE,
+    ops::conv2d::cuda::IM2COL_SOURCE,
+    ops::conv2d::cuda::IMPLICIT_SOURCE,
+    ops::pool::cuda::SOURCE,
+    ops::batch_norm::cuda::SOURCE,
+    ops::cross_entropy::cuda::SOURCE,
+    ops::random::cuda::SOURCE,
+    ops::optim::cuda::SOURCE,
 ];
-
-/// Most dimensions a strided kernel handles after merging (see `Dims` in prelude.cu).
-pub(crate) const MAX_DIMS: usize = 8;
 
 /// Threads per block of the 1-D kernels.
 pub(crate) const BLOCK: u32 = 256;
@@ -45,7 +61,7 @@ enum Image {
 /// How the sources were compiled for one architecture.
 struct Compiled {
     /// (source file, image, names of its kernels)
-    modules: Vec<(&'static str, Image, Vec<String>)>,
+    modules: Vec<(&'static str, Image, Vec<&'static str>)>,
 }
 
 /// Compiled sources by compute capability.
@@ -55,21 +71,6 @@ type Cache = Mutex<HashMap<(i32, i32), Arc<Compiled>>>;
 fn cache() -> &'static Cache {
     static CACHE: OnceLock<Cache> = OnceLock::new();
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// Names of the `extern "C" __global__` functions of a source.
-fn kernel_names(src: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    for part in src.split("extern \"C\" __global__ void ").skip(1) {
-        let name: String = part
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        if !name.is_empty() {
-            names.push(name);
-        }
-    }
-    names
 }
 
 /// The architectures this NVRTC can compile for (e.g. 75, 80, 90, 100, 120).
@@ -186,7 +187,7 @@ fn compiled_for(cc: (i32, i32)) -> std::result::Result<Arc<Compiled>, String> {
     let images: Vec<std::result::Result<Image, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = SOURCES
             .iter()
-            .map(|&(name, src)| scope.spawn(move || compile_one(name, src, arch, cubin)))
+            .map(|src| scope.spawn(move || compile_one(src.file, src.code, arch, cubin)))
             .collect();
         handles
             .into_iter()
@@ -197,8 +198,8 @@ fn compiled_for(cc: (i32, i32)) -> std::result::Result<Arc<Compiled>, String> {
             .collect()
     });
     let mut modules = Vec::with_capacity(SOURCES.len());
-    for ((name, src), image) in SOURCES.into_iter().zip(images) {
-        modules.push((name, image?, kernel_names(src)));
+    for (src, image) in SOURCES.iter().zip(images) {
+        modules.push((src.file, image?, (src.kernels)()));
     }
     let compiled = Arc::new(Compiled { modules });
     cache.insert(cc, compiled.clone());
@@ -218,7 +219,7 @@ pub fn compile_kernels(major: i32, minor: i32) -> Result<usize> {
 
 /// The loaded kernels of one device.
 pub(crate) struct Kernels {
-    functions: HashMap<String, CudaFunction>,
+    functions: HashMap<&'static str, CudaFunction>,
 }
 
 impl Kernels {
@@ -240,7 +241,7 @@ impl Kernels {
                 let f = module
                     .load_function(k)
                     .map_err(|e| backend_err(format!("loading kernel {k} of {name}: {e}")))?;
-                functions.insert(k.clone(), f);
+                functions.insert(*k, f);
             }
         }
         Ok(Kernels { functions })
@@ -252,21 +253,6 @@ impl Kernels {
             .ok_or_else(|| backend_err(format!("kernel {name} is not loaded")))
     }
 }
-
-/// Shape and strides of up to two strided operands; mirrors `struct Dims` of prelude.cu.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Dims {
-    pub ndim: i64,
-    pub shape: [i64; MAX_DIMS],
-    pub stride_a: [i64; MAX_DIMS],
-    pub stride_b: [i64; MAX_DIMS],
-    pub offset_a: i64,
-    pub offset_b: i64,
-}
-
-// SAFETY: plain-old-data with the C layout of `struct Dims` (every field 8 bytes).
-unsafe impl DeviceRepr for Dims {}
 
 /// One kernel argument. The variant must match the C parameter type exactly: `Ptr`/`U64` for
 /// pointers and `u64`, `I64` for `i64`, `I32` for `int`, `F32` for `float`.
@@ -339,36 +325,47 @@ impl DeviceInner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::elementwise::{BinaryOp, UnaryOp};
+    use crate::ops::reduce::ReduceOp;
+
+    /// Whether `src` defines kernel `name`: literally, or through an op list's X-macro entry
+    /// (`X(<op>, ...)` in `elementwise.cu`, whose kernels are `unary_<op>` / `binary_<op>_*`).
+    fn defines(src: &str, name: &str) -> bool {
+        if src.contains(&format!("__global__ void {name}(")) {
+            return true;
+        }
+        let op = name.strip_prefix("unary_").or_else(|| {
+            ["_dense", "_strided_u32", "_strided_u64"]
+                .iter()
+                .find_map(|suffix| name.strip_prefix("binary_")?.strip_suffix(suffix))
+        });
+        op.is_some_and(|op| src.contains(&format!("X({op}, ")))
+    }
 
     #[test]
-    fn every_source_declares_kernels() {
+    fn every_declared_kernel_is_defined_once() {
         let mut all = Vec::new();
-        for (name, src) in SOURCES {
-            let k = kernel_names(src);
-            assert!(!k.is_empty(), "{name} declares no kernel");
-            all.extend(k);
-        }
-        for expected in [
-            "unary_f32",
-            "binary_strided_u64",
-            "reduce_rows",
-            "im2col",
-            "col2im",
-            "conv_igemm_fwd",
-            "conv_igemm_fwd_w2",
-            "conv_igemm_bwd_in",
-            "conv_igemm_bwd_in_w2",
-            "conv_igemm_bwd_w",
-            "conv_igemm_bwd_w_w2",
-            "conv_weight_transpose",
-            "conv_reduce_splits",
-            "max_pool_bwd",
-            "bn_bwd_dx",
-            "ce_forward",
-            "rand_normal",
-            "adam_step",
-        ] {
-            assert!(all.iter().any(|k| k == expected), "{expected} missing");
+        for src in &SOURCES {
+            let kernels = (src.kernels)();
+            assert!(!kernels.is_empty(), "{} declares no kernel", src.file);
+            for k in kernels {
+                assert!(defines(src.code, k), "{} does not define {k}", src.file);
+                all.push(k);
+            }
+            // every literal kernel of the file is declared
+            for part in src.code.split("extern \"C\" __global__ void ").skip(1) {
+                let name: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() && !name.starts_with("unary_") && !name.starts_with("binary_") {
+                    assert!(
+                        (src.kernels)().contains(&name.as_str()),
+                        "{} defines {name} but does not declare it",
+                        src.file
+                    );
+                }
+            }
         }
         let n = all.len();
         all.sort();
@@ -377,7 +374,32 @@ mod tests {
     }
 
     #[test]
+    fn per_op_kernels_are_named_after_the_ops() {
+        for op in UnaryOp::ALL {
+            assert_eq!(op.kernel(), format!("unary_{}", op.name()));
+        }
+        for op in BinaryOp::ALL {
+            let n = op.name();
+            assert_eq!(
+                op.kernels(),
+                [
+                    format!("binary_{n}_dense"),
+                    format!("binary_{n}_strided_u32"),
+                    format!("binary_{n}_strided_u64")
+                ]
+                .map(|s| s)
+            );
+        }
+        for op in ReduceOp::ALL {
+            assert_eq!(op.kernel(), format!("reduce_rows_{}", op.name()));
+        }
+    }
+
+    #[test]
     fn dims_has_the_c_layout() {
-        assert_eq!(std::mem::size_of::<Dims>(), 8 * (3 + 3 * MAX_DIMS));
+        assert_eq!(
+            std::mem::size_of::<Dims>(),
+            8 * (3 + 3 * super::super::strided::MAX_DIMS)
+        );
     }
 }

@@ -19,28 +19,25 @@
 //!   `InvalidArgument` error naming the sample and label (checking on the host before the
 //!   kernel would cost a device-to-host copy and a wait per loss).
 
-mod blas;
-mod conv;
-mod conv_gemm;
-mod conv_implicit;
-mod device;
-mod kernels;
+pub(crate) mod blas;
+pub(crate) mod device;
+pub(crate) mod kernels;
 mod memory;
-mod nn_ops;
-mod ops;
 mod profile;
+pub(crate) mod strided;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-pub use conv::ConvEngine;
+pub use crate::ops::conv2d::ConvEngine;
 pub use kernels::compile_kernels;
 pub use memory::CudaStorage;
 
-use crate::backend::Backend;
-use crate::spec::*;
+use crate::backend::BackendBase;
 use crate::{Layout, Result, TensorError};
 use device::{DeviceInner, backend_err, drv_err};
+use kernels::{Arg, cfg_1d};
+use strided::{check_reach, strided_dims};
 
 /// Counters of a device's memory pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,25 +71,17 @@ impl Cuda {
     /// a second); later calls for the same ordinal return the same device.
     pub fn new(ordinal: usize) -> Result<Cuda> {
         match std::panic::catch_unwind(|| device::open(ordinal)) {
-            Ok(r) => r.map(|inner| Cuda { inner }).map_err(|e| match e {
-                TensorError::Backend { backend, msg } if !msg.contains("--device cpu") => {
-                    TensorError::Backend {
-                        backend,
-                        msg: format!("{msg} (run with --device cpu to use the CPU instead)"),
-                    }
-                }
-                other => other,
-            }),
+            Ok(r) => r.map(|inner| Cuda { inner }),
             Err(panic) => {
                 let what = panic
                     .downcast_ref::<String>()
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_else(|| "unknown panic".into());
-                Err(backend_err(format!(
-                    "initialising CUDA device {ordinal} failed inside the CUDA libraries: \
-                     {what}; run with --device cpu"
-                )))
+                Err(TensorError::DeviceUnavailable {
+                    device: format!("CUDA device {ordinal}"),
+                    reason: format!("initialising it failed inside the CUDA libraries: {what}"),
+                })
             }
         }
     }
@@ -185,8 +174,9 @@ impl Cuda {
     }
 }
 
-impl Backend for Cuda {
+impl BackendBase for Cuda {
     type Storage = CudaStorage;
+    const KIND: &'static str = "cuda";
 
     fn name(&self) -> String {
         format!("cuda:{}", self.inner.ordinal)
@@ -238,162 +228,59 @@ impl Backend for Cuda {
         Ok(out)
     }
     fn copy_strided(&self, src: &CudaStorage, layout: &Layout) -> Result<CudaStorage> {
-        self.gather(src, layout)
+        let n = layout.numel();
+        let out = self.alloc(n)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        let reach = check_reach("copy_strided", src, layout)?;
+        if layout.is_contiguous() {
+            let dev = self.inner();
+            dev.bind()?;
+            // SAFETY: `src` holds elements offset..offset + n (checked), `out` holds n.
+            unsafe {
+                cudarc::driver::result::memcpy_dtod_async(
+                    out.ptr(),
+                    src.ptr_at(layout.offset()),
+                    n * 4,
+                    dev.stream.cu_stream(),
+                )
+            }
+            .map_err(drv_err("copying a device buffer"))?;
+            return Ok(out);
+        }
+        let (dims, small) = strided_dims(
+            "copy_strided",
+            layout.shape(),
+            &[layout.strides()],
+            &[layout.offset()],
+            reach,
+        )?;
+        let name = if small {
+            "copy_strided_u32"
+        } else {
+            "copy_strided_u64"
+        };
+        let args = [
+            Arg::Ptr(out.ptr()),
+            Arg::Ptr(src.ptr()),
+            Arg::U64(n as u64),
+            Arg::Dims(Box::new(dims)),
+        ];
+        self.inner().launch(name, cfg_1d(n), &args)?;
+        Ok(out)
+    }
+}
+
+impl Cuda {
+    /// A pooled buffer of `len` values (contents undefined).
+    pub(crate) fn alloc(&self, len: usize) -> Result<CudaStorage> {
+        self.inner().pool.alloc(len)
     }
 
-    fn unary(&self, op: UnaryOp, x: &CudaStorage) -> Result<CudaStorage> {
-        self.unary_impl(op, x)
-    }
-    fn binary(
-        &self,
-        op: BinaryOp,
-        lhs: &CudaStorage,
-        lhs_layout: &Layout,
-        rhs: &CudaStorage,
-        rhs_layout: &Layout,
-    ) -> Result<CudaStorage> {
-        self.binary_impl(op, lhs, lhs_layout, rhs, rhs_layout)
-    }
-    fn masked_scale(&self, x: &CudaStorage, mask: &CudaStorage, scale: f32) -> Result<CudaStorage> {
-        self.masked_scale_impl(x, mask, scale)
-    }
-
-    fn reduce_rows(
-        &self,
-        op: ReduceOp,
-        x: &CudaStorage,
-        rows: usize,
-        cols: usize,
-    ) -> Result<CudaStorage> {
-        self.reduce_rows_impl(op, x, rows, cols)
-    }
-
-    fn matmul(
-        &self,
-        lhs: &CudaStorage,
-        rhs: &CudaStorage,
-        spec: &MatmulSpec,
-    ) -> Result<CudaStorage> {
-        blas::matmul(self, lhs, rhs, spec)
-    }
-
-    fn conv2d(
-        &self,
-        x: &CudaStorage,
-        weight: &CudaStorage,
-        bias: Option<&CudaStorage>,
-        spec: &Conv2dSpec,
-    ) -> Result<CudaStorage> {
-        conv::forward(self, x, weight, bias, spec)
-    }
-    fn conv2d_backward_input(
-        &self,
-        grad_out: &CudaStorage,
-        weight: &CudaStorage,
-        spec: &Conv2dSpec,
-    ) -> Result<CudaStorage> {
-        conv::backward_input(self, grad_out, weight, spec)
-    }
-    fn conv2d_backward_weight(
-        &self,
-        x: &CudaStorage,
-        grad_out: &CudaStorage,
-        spec: &Conv2dSpec,
-    ) -> Result<CudaStorage> {
-        conv::backward_weight(self, x, grad_out, spec)
-    }
-
-    fn max_pool2d(&self, x: &CudaStorage, spec: &Pool2dSpec) -> Result<(CudaStorage, CudaStorage)> {
-        self.max_pool_impl(x, spec)
-    }
-    fn max_pool2d_backward(
-        &self,
-        grad_out: &CudaStorage,
-        argmax: &CudaStorage,
-        spec: &Pool2dSpec,
-    ) -> Result<CudaStorage> {
-        self.max_pool_backward_impl(grad_out, argmax, spec)
-    }
-    fn avg_pool2d(&self, x: &CudaStorage, spec: &Pool2dSpec) -> Result<CudaStorage> {
-        self.avg_pool_impl(x, spec)
-    }
-    fn avg_pool2d_backward(
-        &self,
-        grad_out: &CudaStorage,
-        spec: &Pool2dSpec,
-    ) -> Result<CudaStorage> {
-        self.avg_pool_backward_impl(grad_out, spec)
-    }
-
-    fn batch_norm(
-        &self,
-        x: &CudaStorage,
-        gamma: &CudaStorage,
-        beta: &CudaStorage,
-        stats: BatchNormStats<'_, CudaStorage>,
-        spec: &BatchNormSpec,
-    ) -> Result<BatchNormOutput<CudaStorage>> {
-        self.batch_norm_impl(x, gamma, beta, stats, spec)
-    }
-    fn batch_norm_backward(
-        &self,
-        x: &CudaStorage,
-        gamma: &CudaStorage,
-        mean: &CudaStorage,
-        var: &CudaStorage,
-        grad_y: &CudaStorage,
-        batch_stats: bool,
-        spec: &BatchNormSpec,
-    ) -> Result<(CudaStorage, CudaStorage, CudaStorage)> {
-        self.batch_norm_backward_impl(x, gamma, mean, var, grad_y, batch_stats, spec)
-    }
-
-    fn softmax_cross_entropy(
-        &self,
-        logits: &CudaStorage,
-        labels: &CudaStorage,
-        n: usize,
-        k: usize,
-        smoothing: f32,
-    ) -> Result<(CudaStorage, CudaStorage)> {
-        self.cross_entropy_impl(logits, labels, n, k, smoothing)
-    }
-    fn softmax_cross_entropy_backward(
-        &self,
-        probs: &CudaStorage,
-        labels: &CudaStorage,
-        grad_loss: &CudaStorage,
-        n: usize,
-        k: usize,
-        smoothing: f32,
-    ) -> Result<CudaStorage> {
-        self.cross_entropy_backward_impl(probs, labels, grad_loss, n, k, smoothing)
-    }
-
-    fn rand_uniform(&self, len: usize, low: f32, high: f32, seed: u64) -> Result<CudaStorage> {
-        self.rand_impl(false, len, low, high, seed)
-    }
-    fn rand_normal(&self, len: usize, mean: f32, std: f32, seed: u64) -> Result<CudaStorage> {
-        self.rand_impl(true, len, mean, std, seed)
-    }
-
-    fn adam_step(
-        &self,
-        param: &mut CudaStorage,
-        grad: &CudaStorage,
-        m: &mut CudaStorage,
-        v: &mut CudaStorage,
-        hp: &AdamStep,
-    ) -> Result<()> {
-        self.adam_impl(param, grad, m, v, hp)
-    }
-    fn sgd_step(
-        &self,
-        param: &mut CudaStorage,
-        grad: &CudaStorage,
-        momentum_buf: &mut CudaStorage,
-        hp: &SgdStep,
-    ) -> Result<()> {
-        self.sgd_impl(param, grad, momentum_buf, hp)
+    pub(crate) fn fill(&self, out: &CudaStorage, value: f32) -> Result<()> {
+        let n = out.len();
+        let args = [Arg::Ptr(out.ptr()), Arg::U64(n as u64), Arg::F32(value)];
+        self.inner().launch("fill_f32", cfg_1d(n), &args)
     }
 }

@@ -1,15 +1,104 @@
 //! 2-D convolution (PyTorch's `conv2d`: cross-correlation, NCHW, weight `[out, in, kh, kw]`),
 //! with stride, padding and dilation per axis. Backward input and weight are backend primitives.
 
-mod avx2;
 pub mod cpu;
-mod fused;
-mod im2col;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
 #[cfg(test)]
 mod tests;
 
-use crate::spec::Conv2dSpec;
+use crate::backend::BackendBase;
+use crate::ops::out_size;
 use crate::{Backend, Result, Tensor, TensorError};
+
+#[cfg(feature = "cuda")]
+pub use cuda::ConvEngine;
+
+/// Geometry of a 2-D convolution: input `[n, c_in, h, w]`, weight `[c_out, c_in, kh, kw]`,
+/// output `[n, c_out, out_h, out_w]`. Pairs are (height, width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Conv2dSpec {
+    pub n: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+    pub dilation: (usize, usize),
+}
+
+impl Conv2dSpec {
+    /// Output height; zero when the kernel does not fit.
+    pub fn out_h(&self) -> usize {
+        out_size(
+            self.h,
+            self.kh,
+            self.stride.0,
+            self.padding.0,
+            self.dilation.0,
+        )
+    }
+    /// Output width; zero when the kernel does not fit.
+    pub fn out_w(&self) -> usize {
+        out_size(
+            self.w,
+            self.kw,
+            self.stride.1,
+            self.padding.1,
+            self.dilation.1,
+        )
+    }
+    pub fn input_shape(&self) -> [usize; 4] {
+        [self.n, self.c_in, self.h, self.w]
+    }
+    pub fn weight_shape(&self) -> [usize; 4] {
+        [self.c_out, self.c_in, self.kh, self.kw]
+    }
+    pub fn output_shape(&self) -> [usize; 4] {
+        [self.n, self.c_out, self.out_h(), self.out_w()]
+    }
+    /// Multiply-adds of the forward pass times two.
+    pub fn forward_flops(&self) -> f64 {
+        2.0 * (self.n * self.c_out * self.out_h() * self.out_w() * self.c_in * self.kh * self.kw)
+            as f64
+    }
+}
+
+/// The convolution kernels of a device. Both backward passes are kernels, so each device can
+/// make them fast.
+pub trait ConvKernels: BackendBase {
+    fn conv2d(
+        &self,
+        x: &Self::Storage,
+        weight: &Self::Storage,
+        bias: Option<&Self::Storage>,
+        spec: &Conv2dSpec,
+    ) -> Result<Self::Storage>;
+    /// `relu(conv2d(x, weight, bias))`. A device may fuse the ReLU into the convolution's
+    /// output (the CPU applies it per image while the image is in cache).
+    fn conv2d_relu(
+        &self,
+        x: &Self::Storage,
+        weight: &Self::Storage,
+        bias: Option<&Self::Storage>,
+        spec: &Conv2dSpec,
+    ) -> Result<Self::Storage>;
+    fn conv2d_backward_input(
+        &self,
+        grad_out: &Self::Storage,
+        weight: &Self::Storage,
+        spec: &Conv2dSpec,
+    ) -> Result<Self::Storage>;
+    fn conv2d_backward_weight(
+        &self,
+        x: &Self::Storage,
+        grad_out: &Self::Storage,
+        spec: &Conv2dSpec,
+    ) -> Result<Self::Storage>;
+}
 
 /// Stride, padding and dilation, each as (height, width).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! Conv2d kernels against a direct f64 reference (proptest) and against PyTorch (fixture).
 
+use super::Conv2dSpec;
 use super::cpu::*;
 use crate::cpu::gemm::GemmImpl;
 use crate::ops::test_fixtures::{OpsFixture, SplitMix, f64s, rel_err};
-use crate::spec::Conv2dSpec;
 use proptest::prelude::*;
 
 /// Every algorithm: the fused engine and im2col with each GEMM library.

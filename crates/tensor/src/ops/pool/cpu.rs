@@ -3,9 +3,40 @@
 //! PyTorch semantics: no ceil mode, max pooling pads with `-inf` (NaN wins, as in PyTorch),
 //! average pooling counts the padding in its divisor (`count_include_pad = true`).
 
-use crate::cpu::alloc::zeroed;
-use crate::spec::Pool2dSpec;
 use rayon::prelude::*;
+
+use crate::Result;
+use crate::backend::BackendBase;
+use crate::cpu::Cpu;
+use crate::cpu::alloc::zeroed;
+use crate::ops::pool::{Pool2dSpec, PoolKernels};
+
+impl PoolKernels for Cpu {
+    fn max_pool2d(&self, x: &Vec<f32>, spec: &Pool2dSpec) -> Result<(Vec<f32>, Vec<f32>)> {
+        Cpu::check_len("max_pool2d", x, spec.n * spec.c * spec.h * spec.w)?;
+        Ok(max_pool2d_forward(x, spec))
+    }
+    fn max_pool2d_backward(
+        &self,
+        grad_out: &Vec<f32>,
+        argmax: &Vec<f32>,
+        spec: &Pool2dSpec,
+    ) -> Result<Vec<f32>> {
+        let out: usize = spec.output_shape().iter().product();
+        Cpu::check_len("max_pool2d grad", grad_out, out)?;
+        Cpu::check_len("max_pool2d argmax", argmax, out)?;
+        Ok(max_pool2d_backward(grad_out, argmax, spec))
+    }
+    fn avg_pool2d(&self, x: &Vec<f32>, spec: &Pool2dSpec) -> Result<Vec<f32>> {
+        Cpu::check_len("avg_pool2d", x, spec.n * spec.c * spec.h * spec.w)?;
+        Ok(avg_pool2d_forward(x, spec))
+    }
+    fn avg_pool2d_backward(&self, grad_out: &Vec<f32>, spec: &Pool2dSpec) -> Result<Vec<f32>> {
+        let out: usize = spec.output_shape().iter().product();
+        Cpu::check_len("avg_pool2d grad", grad_out, out)?;
+        Ok(avg_pool2d_backward(grad_out, spec))
+    }
+}
 
 /// Outputs per rayon task, at least (small planes are grouped).
 const MIN_TASK: usize = 4096;
@@ -87,7 +118,7 @@ fn check(s: &Pool2dSpec, len: usize, want: usize, what: &str) {
 /// # Panics
 ///
 /// When `x.len()` does not match the spec.
-pub fn max_pool2d_forward(x: &[f32], s: &Pool2dSpec) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn max_pool2d_forward(x: &[f32], s: &Pool2dSpec) -> (Vec<f32>, Vec<f32>) {
     check(s, x.len(), s.n * s.c * s.h * s.w, "input");
     let pl = Planes::new(s);
     let mut out = zeroed(s.n * s.c * pl.out);
@@ -136,7 +167,7 @@ pub fn max_pool2d_forward(x: &[f32], s: &Pool2dSpec) -> (Vec<f32>, Vec<f32>) {
 /// # Panics
 ///
 /// When a slice length does not match the spec.
-pub fn max_pool2d_backward(grad_out: &[f32], argmax: &[f32], s: &Pool2dSpec) -> Vec<f32> {
+pub(crate) fn max_pool2d_backward(grad_out: &[f32], argmax: &[f32], s: &Pool2dSpec) -> Vec<f32> {
     let pl = Planes::new(s);
     check(s, grad_out.len(), s.n * s.c * pl.out, "grad_out");
     check(s, argmax.len(), s.n * s.c * pl.out, "argmax");
@@ -165,7 +196,7 @@ pub fn max_pool2d_backward(grad_out: &[f32], argmax: &[f32], s: &Pool2dSpec) -> 
 /// # Panics
 ///
 /// When `x.len()` does not match the spec.
-pub fn avg_pool2d_forward(x: &[f32], s: &Pool2dSpec) -> Vec<f32> {
+pub(crate) fn avg_pool2d_forward(x: &[f32], s: &Pool2dSpec) -> Vec<f32> {
     check(s, x.len(), s.n * s.c * s.h * s.w, "input");
     let pl = Planes::new(s);
     let mut out = zeroed(s.n * s.c * pl.out);
@@ -195,7 +226,7 @@ pub fn avg_pool2d_forward(x: &[f32], s: &Pool2dSpec) -> Vec<f32> {
 /// # Panics
 ///
 /// When `grad_out.len()` does not match the spec.
-pub fn avg_pool2d_backward(grad_out: &[f32], s: &Pool2dSpec) -> Vec<f32> {
+pub(crate) fn avg_pool2d_backward(grad_out: &[f32], s: &Pool2dSpec) -> Vec<f32> {
     let pl = Planes::new(s);
     check(s, grad_out.len(), s.n * s.c * pl.out, "grad_out");
     let mut dx = zeroed(s.n * s.c * pl.hw);

@@ -1,12 +1,63 @@
 //! Max and average pooling over NCHW (PyTorch defaults: no ceil mode, max pads with -inf,
 //! average counts the padding).
 
-pub mod cpu;
+pub(crate) mod cpu;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
 #[cfg(test)]
 mod tests;
 
-use crate::spec::Pool2dSpec;
+use crate::backend::BackendBase;
+use crate::ops::out_size;
 use crate::{Backend, Result, Tensor, TensorError};
+
+/// Geometry of a 2-D pooling window over `[n, c, h, w]` (PyTorch defaults: no ceil mode;
+/// average pooling counts padding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Pool2dSpec {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kernel: (usize, usize),
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+}
+
+impl Pool2dSpec {
+    pub fn out_h(&self) -> usize {
+        out_size(self.h, self.kernel.0, self.stride.0, self.padding.0, 1)
+    }
+    pub fn out_w(&self) -> usize {
+        out_size(self.w, self.kernel.1, self.stride.1, self.padding.1, 1)
+    }
+    pub fn output_shape(&self) -> [usize; 4] {
+        [self.n, self.c, self.out_h(), self.out_w()]
+    }
+}
+
+/// The pooling kernels of a device.
+pub trait PoolKernels: BackendBase {
+    /// Returns the output and, per output element, the flat index (within its `h x w` plane)
+    /// of the input element chosen, as f32.
+    fn max_pool2d(
+        &self,
+        x: &Self::Storage,
+        spec: &Pool2dSpec,
+    ) -> Result<(Self::Storage, Self::Storage)>;
+    fn max_pool2d_backward(
+        &self,
+        grad_out: &Self::Storage,
+        argmax: &Self::Storage,
+        spec: &Pool2dSpec,
+    ) -> Result<Self::Storage>;
+    fn avg_pool2d(&self, x: &Self::Storage, spec: &Pool2dSpec) -> Result<Self::Storage>;
+    fn avg_pool2d_backward(
+        &self,
+        grad_out: &Self::Storage,
+        spec: &Pool2dSpec,
+    ) -> Result<Self::Storage>;
+}
 
 /// Kernel, stride and padding of a pooling window, each as (height, width).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

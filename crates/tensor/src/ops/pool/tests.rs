@@ -1,8 +1,8 @@
 //! Pooling kernels against a direct f64 reference (proptest) and against PyTorch (fixture).
 
+use super::Pool2dSpec;
 use super::cpu::*;
 use crate::ops::test_fixtures::{OpsFixture, SplitMix, f64s, rel_err};
-use crate::spec::Pool2dSpec;
 use proptest::prelude::*;
 
 /// In-bounds input rows/cols `[lo, hi)` of window `o`, and PyTorch's padded window length.
