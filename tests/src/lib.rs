@@ -1,5 +1,7 @@
 //! Helpers shared by the cross-crate and cross-backend tests in `tests/`.
 
+pub mod python;
+
 pub use kiln_tensor::testing::{parity_fixture, rel_err};
 
 /// Largest absolute elementwise difference (NaN when one side has a NaN the other lacks).

@@ -9,6 +9,7 @@ pub mod history;
 pub mod progress;
 pub mod run;
 pub mod search;
+pub mod tensorboard;
 pub mod trainer;
 
 pub use config::{RunConfig, TrainConfig};
@@ -16,4 +17,5 @@ pub use early_stopping::{EarlyStopping, EarlyStoppingStrategy, Verdict};
 pub use error::{Result, TrainError};
 pub use history::EpochRecord;
 pub use run::{FitOptions, FitOutcome, fit};
+pub use tensorboard::SummaryWriter;
 pub use trainer::{EpochStats, Evaluation, evaluate, train_epoch};
