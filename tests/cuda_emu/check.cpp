@@ -292,7 +292,7 @@ static void test_conv(int sh, int sw, int dh, int dw) {
 }
 
 // The implicit-GEMM kernels against a naive convolution, forward and both backward passes,
-// with the host's launch shapes (conv_implicit.rs): several tiles in every direction, K not a
+// with the host's launch shapes (ops/conv2d/cuda/implicit.rs): several tiles in every direction, K not a
 // multiple of 8, strides, padding and dilation.
 static void test_conv_implicit(int n, int c_in, int h, int w, int c_out, int kh, int kw, int sh, int sw, int ph,
                                int pw, int dh, int dw, int splits_wanted) {
@@ -565,18 +565,22 @@ static void test_optim() {
     auto p = rnd(n, -1, 1), g = rnd(n, -0.1f, 0.1f), m = rnd(n, -0.01f, 0.01f), v = rnd(n, 0, 0.001f);
     for (int decoupled = 0; decoupled < 2; ++decoupled) {
         auto pp = p, mm = m, vv = v, pw = p, mw = m, vw = v;
-        const float lr = 1e-3f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.01f, step = 0.0123f, bc2 = 0.0447f;
+        // the host's scalars: 1 - beta and 1 - lr * wd formed in double
+        const double lr = 1e-3, b1 = 0.9, b2 = 0.999;
+        const float eps = 1e-8f, wd = 0.01f, step = 0.0123f, bc2 = 0.0447f;
+        const float b1f = (float)b1, omb1 = (float)(1.0 - b1), b2f = (float)b2, omb2 = (float)(1.0 - b2);
+        const float decay = (float)(1.0 - lr * wd);
         for (size_t i = 0; i < n; ++i) {
             float gi = g[i];
-            if (decoupled) pw[i] *= 1.0f - lr * wd;
+            if (decoupled) pw[i] *= decay;
             else gi += wd * pw[i];
-            mw[i] = b1 * mw[i] + (1.0f - b1) * gi;
-            vw[i] = b2 * vw[i] + (1.0f - b2) * gi * gi;
+            mw[i] = b1f * mw[i] + omb1 * gi;
+            vw[i] = b2f * vw[i] + omb2 * gi * gi;
             float denom = std::sqrt(vw[i]) / bc2 + eps;
             pw[i] -= step * mw[i] / denom;
         }
-        launch(adam_step, grid1(n), 256, pp.data(), (const float*)g.data(), mm.data(), vv.data(), (u64)n, lr, b1, b2,
-               eps, wd, decoupled, step, bc2);
+        launch(adam_step, grid1(n), 256, pp.data(), (const float*)g.data(), mm.data(), vv.data(), (u64)n, b1f, omb1,
+               b2f, omb2, eps, wd, decoupled, decay, step, bc2);
         check(close(pp, pw, 0) && close(mm, mw, 0) && close(vv, vw, 0), "adam_step decoupled=" + std::to_string(decoupled));
     }
     for (int first = 0; first < 2; ++first) {

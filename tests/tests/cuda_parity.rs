@@ -124,8 +124,8 @@ fn net_fixture(dir: &Path) -> NetFixture {
         model: dir.join("model.safetensors"),
         adam: AdamConfig {
             lr: f(&a["lr"]),
-            beta1: f(&a["betas"][0]),
-            beta2: f(&a["betas"][1]),
+            beta1: a["betas"][0].as_f64().unwrap(),
+            beta2: a["betas"][1].as_f64().unwrap(),
             eps: f(&a["eps"]),
             weight_decay: a["weight_decay"].as_f64().unwrap_or(0.0) as f32,
             decoupled: false,

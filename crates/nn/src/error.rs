@@ -9,6 +9,9 @@ use thiserror::Error;
 pub enum NnError {
     #[error(transparent)]
     Tensor(#[from] kiln_tensor::TensorError),
+    /// A learning-rate schedule that cannot run.
+    #[error(transparent)]
+    Schedule(#[from] crate::optim::ScheduleError),
     /// A state dict lacks a tensor the model has.
     #[error(
         "state dict {source_name}: missing tensor `{name}` (the model expects shape {expected:?})"

@@ -14,4 +14,7 @@ pub use config_net::{CONV_LAYERS, ConfigNet, ConfigNetConfig, ConvLayer, Feature
 pub use error::{NnError, Result};
 pub use loss::CrossEntropyLoss;
 pub use module::{Context, Module, TensorKind};
-pub use optim::{Adam, AdamConfig, Optimizer, OptimizerState, Sgd, SgdConfig};
+pub use optim::{
+    Adam, AdamConfig, Interval, LrSchedule, Optimizer, OptimizerState, ScheduleError, ScheduleKind,
+    Sgd, SgdConfig,
+};

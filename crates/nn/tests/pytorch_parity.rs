@@ -16,7 +16,7 @@ struct Fixture {
     model_path: PathBuf,
     io: std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>,
     lr: f32,
-    betas: (f32, f32),
+    betas: (f64, f64),
     eps: f32,
     weight_decay: f32,
 }
@@ -39,8 +39,8 @@ fn load_fixture() -> Option<Fixture> {
         io,
         lr: a["lr"].as_f64().unwrap() as f32,
         betas: (
-            a["betas"][0].as_f64().unwrap() as f32,
-            a["betas"][1].as_f64().unwrap() as f32,
+            a["betas"][0].as_f64().unwrap(),
+            a["betas"][1].as_f64().unwrap(),
         ),
         eps: a["eps"].as_f64().unwrap() as f32,
         weight_decay: a["weight_decay"].as_f64().unwrap_or(0.0) as f32,

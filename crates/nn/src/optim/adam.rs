@@ -11,8 +11,10 @@ use crate::{Module, NnError, Result};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamConfig {
     pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
+    /// f64 as PyTorch's Python floats: `1 - beta2` must be `0.001`, not the `0.00099999`
+    /// that an f32 `0.999` leaves.
+    pub beta1: f64,
+    pub beta2: f64,
     pub eps: f32,
     pub weight_decay: f32,
     /// AdamW's decoupled weight decay.

@@ -1,10 +1,13 @@
-//! Optimizers: SGD (momentum, Nesterov, weight decay), Adam and AdamW. The learning rate can
-//! change between steps, and the state can be saved and restored.
+//! Optimizers: SGD (momentum, Nesterov, weight decay), Adam and AdamW, and learning-rate
+//! schedules. The learning rate can change between steps, and the state can be saved and
+//! restored.
 
 mod adam;
+pub mod schedule;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
+pub use schedule::{Interval, LrSchedule, ScheduleError, ScheduleKind};
 pub use sgd::{Sgd, SgdConfig};
 
 use kiln_tensor::{Backend, GradStore, Tensor};

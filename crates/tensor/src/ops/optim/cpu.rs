@@ -9,31 +9,27 @@ use crate::ops::optim::{AdamStep, OptimKernels, SgdStep};
 
 const CHUNK: usize = 1 << 14;
 
-/// Adam / AdamW exactly as `torch.optim.Adam(W)` (non-amsgrad, non-fused) computes it.
+/// Adam / AdamW as `torch.optim.Adam(W)` (non-amsgrad, single-tensor) computes it, with the
+/// scalars formed in f64 as PyTorch forms them from Python floats.
 fn adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], hp: &AdamStep) {
-    let t = hp.step.max(1) as i32;
-    let bc1 = 1.0 - (hp.beta1 as f64).powi(t);
-    let bc2 = 1.0 - (hp.beta2 as f64).powi(t);
-    let step_size = (hp.lr as f64 / bc1) as f32;
-    let bc2_sqrt = bc2.sqrt() as f32;
-    let hp = *hp;
+    let s = hp.scalars();
     p.par_chunks_mut(CHUNK)
         .zip(g.par_chunks(CHUNK))
         .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
         .for_each(|((p, g), (m, v))| {
             for i in 0..p.len() {
                 let mut gi = g[i];
-                if hp.weight_decay != 0.0 {
-                    if hp.decoupled {
-                        p[i] *= 1.0 - hp.lr * hp.weight_decay;
+                if s.weight_decay != 0.0 {
+                    if s.decoupled {
+                        p[i] *= s.decay;
                     } else {
-                        gi += hp.weight_decay * p[i];
+                        gi += s.weight_decay * p[i];
                     }
                 }
-                m[i] = hp.beta1 * m[i] + (1.0 - hp.beta1) * gi;
-                v[i] = hp.beta2 * v[i] + (1.0 - hp.beta2) * gi * gi;
-                let denom = v[i].sqrt() / bc2_sqrt + hp.eps;
-                p[i] -= step_size * m[i] / denom;
+                m[i] = s.beta1 * m[i] + s.one_minus_beta1 * gi;
+                v[i] = s.beta2 * v[i] + s.one_minus_beta2 * gi * gi;
+                let denom = v[i].sqrt() / s.bc2_sqrt + s.eps;
+                p[i] -= s.step_size * m[i] / denom;
             }
         });
 }

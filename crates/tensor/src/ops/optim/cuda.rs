@@ -25,26 +25,24 @@ impl OptimKernels for Cuda {
         Cuda::check_len("adam grad", g, n)?;
         Cuda::check_len("adam first moment", m, n)?;
         Cuda::check_len("adam second moment", v, n)?;
-        // the same host arithmetic as cpu.rs
-        let t = hp.step.max(1) as i32;
-        let bc1 = 1.0 - (hp.beta1 as f64).powi(t);
-        let bc2 = 1.0 - (hp.beta2 as f64).powi(t);
-        let step_size = (hp.lr as f64 / bc1) as f32;
-        let bc2_sqrt = bc2.sqrt() as f32;
+        // the same host scalars as cpu.rs
+        let s = hp.scalars();
         let args = [
             Arg::Ptr(p.ptr()),
             Arg::Ptr(g.ptr()),
             Arg::Ptr(m.ptr()),
             Arg::Ptr(v.ptr()),
             Arg::U64(n as u64),
-            Arg::F32(hp.lr),
-            Arg::F32(hp.beta1),
-            Arg::F32(hp.beta2),
-            Arg::F32(hp.eps),
-            Arg::F32(hp.weight_decay),
-            Arg::I32(hp.decoupled as i32),
-            Arg::F32(step_size),
-            Arg::F32(bc2_sqrt),
+            Arg::F32(s.beta1),
+            Arg::F32(s.one_minus_beta1),
+            Arg::F32(s.beta2),
+            Arg::F32(s.one_minus_beta2),
+            Arg::F32(s.eps),
+            Arg::F32(s.weight_decay),
+            Arg::I32(s.decoupled as i32),
+            Arg::F32(s.decay),
+            Arg::F32(s.step_size),
+            Arg::F32(s.bc2_sqrt),
         ];
         self.inner().launch("adam_step", cfg_1d(n), &args)
     }
