@@ -33,7 +33,40 @@ impl CliError {
     /// when there is something to say. Library errors carry the facts; the hints that name
     /// `kiln`'s flags live here alone.
     pub fn hint(&self) -> Option<String> {
-        None
+        use kiln_nn::NnError;
+        use kiln_tensor::TensorError;
+        use kiln_train::TrainError;
+        let tensor = |e: &TensorError| match e {
+            TensorError::DeviceUnavailable { .. } => {
+                Some("run with --device cpu to train on the CPU instead".to_string())
+            }
+            _ => None,
+        };
+        let nn = |e: &NnError| {
+            match e {
+            NnError::Tensor(t) => tensor(t),
+            NnError::ShapeMismatch { .. } => Some(
+                "the weights were saved from another configuration: drop --c1/--c2/--l1/--conv1-kernel to read it from the file, or give the ones it was trained with"
+                    .to_string(),
+            ),
+            _ => None,
+        }
+        };
+        match self {
+            CliError::Tensor(e) => tensor(e),
+            CliError::Nn(e) => nn(e),
+            CliError::Train(e) => match e {
+                TrainError::Tensor(t) => tensor(t),
+                TrainError::Nn(n) => nn(n),
+                TrainError::NonFiniteLoss { .. } => Some("try a lower --lr".to_string()),
+                TrainError::RunExists { dir } => Some(format!(
+                    "continue it with `kiln train --resume {}`, or start a new one with another --name (or --out)",
+                    dir.display()
+                )),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 }
 

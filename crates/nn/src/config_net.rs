@@ -81,6 +81,23 @@ impl ConfigNetConfig {
         self.conv_layers().map(|l| (l.name, l.spec(n)))
     }
 
+    /// Floating-point operations of one image's forward pass (multiply-adds count two).
+    pub fn forward_flops(&self) -> Result<f64> {
+        let convs: f64 = self
+            .conv_specs(1)
+            .iter()
+            .map(|(_, s)| s.forward_flops())
+            .sum();
+        let linear = 2.0 * (self.flat_features()? * self.l1 + self.l1 * self.classes) as f64;
+        Ok(convs + linear)
+    }
+
+    /// Floating-point operations of one image's training step: the forward pass, and the
+    /// backward pass's input and weight gradients (none for the images themselves).
+    pub fn train_flops(&self) -> Result<f64> {
+        Ok(3.0 * self.forward_flops()? - self.conv_specs(1)[0].1.forward_flops())
+    }
+
     /// Side of the last conv's output (12 for a 3x3 first kernel on 32x32, 11 for 5x5).
     pub fn final_side(&self) -> Result<usize> {
         let s = self.input_size;

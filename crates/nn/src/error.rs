@@ -32,7 +32,7 @@ pub enum NnError {
     },
     /// Shapes differ: usually a checkpoint of another configuration.
     #[error(
-        "state dict {source_name}: tensor `{name}` has shape {found:?} but the model expects {expected:?} (a checkpoint of another configuration? check --c1/--c2/--l1/--conv1-kernel)"
+        "state dict {source_name}: tensor `{name}` has shape {found:?} but the model expects {expected:?}"
     )]
     ShapeMismatch {
         source_name: String,

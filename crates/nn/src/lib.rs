@@ -8,6 +8,7 @@ pub mod layers;
 mod loss;
 pub mod module;
 pub mod optim;
+pub mod profile;
 pub mod state_dict;
 
 pub use config_net::{CONV_LAYERS, ConfigNet, ConfigNetConfig, ConvLayer, FeatureMaps};

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::run::CHECKPOINT_FILE as CHECKPOINT;
+
 /// Everything that can stop a training run or a search.
 #[derive(Debug, Error)]
 pub enum TrainError {
@@ -17,7 +19,7 @@ pub enum TrainError {
     Data(#[from] kiln_data::DataError),
     /// The loss became NaN or infinite.
     #[error(
-        "the loss became {value} at epoch {epoch}, batch {batch}: training stopped (the best checkpoint is intact); try a lower learning rate (--lr)"
+        "the loss became {value} at epoch {epoch}, batch {batch}: training stopped (the best checkpoint is intact); the learning rate is probably too high"
     )]
     NonFiniteLoss {
         epoch: usize,
@@ -29,6 +31,9 @@ pub enum TrainError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A new run was asked for in a folder that already holds one.
+    #[error("{} already holds a run (its checkpoint {CHECKPOINT})", dir.display())]
+    RunExists { dir: PathBuf },
     /// A checkpoint or run folder that cannot be used.
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: PathBuf, reason: String },

@@ -120,9 +120,8 @@ pub fn fit<B: Backend>(
         st
     } else {
         if ckpt_path.exists() {
-            return Err(TrainError::Checkpoint {
-                path: ckpt_path,
-                reason: "this run folder already holds a checkpoint: resume it (--resume) or choose another --out".into(),
+            return Err(TrainError::RunExists {
+                dir: run_dir.to_path_buf(),
             });
         }
         if let Some(w) = &cfg.init_from {

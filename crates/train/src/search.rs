@@ -108,7 +108,7 @@ impl Shard {
     pub fn parse(s: &str) -> Result<Self> {
         let bad = || {
             TrainError::Config(format!(
-                "--shard {s}: expected i/N with 0 <= i < N, e.g. 0/4"
+                "shard `{s}`: expected i/N with 0 <= i < N, e.g. 0/4"
             ))
         };
         let (i, n) = s.split_once('/').ok_or_else(bad)?;

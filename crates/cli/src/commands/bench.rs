@@ -1,14 +1,12 @@
 //! `kiln bench`: training steps (forward, loss, backward, Adam) and inference batches of
 //! ConfigNet on random data, in images/s and GFLOP/s, with a table of where a step's time goes
-//! (each op timed alone at the network's shapes).
+//! (each op timed alone at the network's shapes, by `kiln_nn::profile`).
 
 use std::time::Instant;
 
+use kiln_nn::profile::{OpTime, profile_ops};
 use kiln_nn::{Adam, ConfigNet, ConfigNetConfig, Context, Module, Optimizer};
-use kiln_tensor::{
-    AdamStep, Backend, BatchNormSpec, BatchNormStats, Conv2dSpec, MatOperand, MatmulSpec, Tensor,
-    no_grad,
-};
+use kiln_tensor::{Backend, Tensor, no_grad};
 use serde::Serialize;
 
 use crate::Result;
@@ -18,15 +16,6 @@ use crate::device::Job;
 pub struct BenchJob {
     pub args: BenchArgs,
     pub seed: u64,
-}
-
-/// One row of the profile.
-#[derive(Debug, Serialize)]
-pub struct ProfileRow {
-    pub layer: String,
-    pub op: String,
-    pub ms: f64,
-    pub gflops: f64,
 }
 
 /// What `kiln bench --json` prints.
@@ -46,210 +35,7 @@ pub struct BenchReport {
     pub infer_gflops_per_sec: f64,
     pub forward_mflop_per_image: f64,
     pub train_mflop_per_image: f64,
-    pub profile: Vec<ProfileRow>,
-}
-
-fn conv_specs(cfg: &ConfigNetConfig, n: usize) -> Vec<(&'static str, Conv2dSpec)> {
-    let s = cfg.input_size;
-    let k = cfg.conv1_kernel;
-    let mk = |c_in, h, c_out, kk, stride| Conv2dSpec {
-        n,
-        c_in,
-        h,
-        w: h,
-        c_out,
-        kh: kk,
-        kw: kk,
-        stride: (stride, stride),
-        padding: (0, 0),
-        dilation: (1, 1),
-    };
-    let s1 = s - k + 1;
-    vec![
-        ("conv1", mk(3, s, cfg.c1, k, 1)),
-        ("conv2", mk(cfg.c1, s1, cfg.c1, 3, 1)),
-        ("conv3", mk(cfg.c1, s1 - 2, cfg.c2, 3, 1)),
-        ("conv4", mk(cfg.c2, s1 - 4, cfg.c2, 3, 2)),
-    ]
-}
-
-fn time_ms<B: Backend>(dev: &B, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    f()?;
-    dev.synchronize()?;
-    let t = Instant::now();
-    for _ in 0..reps {
-        f()?;
-    }
-    dev.synchronize()?;
-    Ok(t.elapsed().as_secs_f64() * 1e3 / reps as f64)
-}
-
-fn profile<B: Backend>(cfg: &ConfigNetConfig, n: usize, dev: &B) -> Result<Vec<ProfileRow>> {
-    let mut rows = Vec::new();
-    let reps = 2;
-    for (name, s) in conv_specs(cfg, n) {
-        let x = dev.rand_uniform(s.input_shape().iter().product(), -1.0, 1.0, 1)?;
-        let w = dev.rand_uniform(s.weight_shape().iter().product(), -0.1, 0.1, 2)?;
-        let b = dev.full(s.c_out, 0.1)?;
-        let g = dev.rand_uniform(s.output_shape().iter().product(), -1.0, 1.0, 3)?;
-        let fl = s.forward_flops() / 1e9;
-        let ms = time_ms(dev, reps, || {
-            dev.conv2d(&x, &w, Some(&b), &s)
-                .map(|_| ())
-                .map_err(Into::into)
-        })?;
-        rows.push(ProfileRow {
-            layer: name.into(),
-            op: "forward".into(),
-            ms,
-            gflops: fl / (ms / 1e3),
-        });
-        if name != "conv1" {
-            let ms = time_ms(dev, reps, || {
-                dev.conv2d_backward_input(&g, &w, &s)
-                    .map(|_| ())
-                    .map_err(Into::into)
-            })?;
-            rows.push(ProfileRow {
-                layer: name.into(),
-                op: "backward-input".into(),
-                ms,
-                gflops: fl / (ms / 1e3),
-            });
-        }
-        let ms = time_ms(dev, reps, || {
-            dev.conv2d_backward_weight(&x, &g, &s)
-                .map(|_| ())
-                .map_err(Into::into)
-        })?;
-        rows.push(ProfileRow {
-            layer: name.into(),
-            op: "backward-weight".into(),
-            ms,
-            gflops: fl / (ms / 1e3),
-        });
-    }
-    let feat = cfg.flat_features()?;
-    let bn = BatchNormSpec {
-        n,
-        c: feat,
-        spatial: 1,
-        eps: 1e-5,
-    };
-    let x = dev.rand_uniform(n * feat, -1.0, 1.0, 4)?;
-    let gamma = dev.full(feat, 1.0)?;
-    let beta = dev.full(feat, 0.0)?;
-    let ms = time_ms(dev, reps, || {
-        dev.batch_norm(&x, &gamma, &beta, BatchNormStats::Batch, &bn)
-            .map(|_| ())
-            .map_err(Into::into)
-    })?;
-    rows.push(ProfileRow {
-        layer: "batch_norm".into(),
-        op: "forward".into(),
-        ms,
-        gflops: 0.0,
-    });
-    let out = dev.batch_norm(&x, &gamma, &beta, BatchNormStats::Batch, &bn)?;
-    let ms = time_ms(dev, reps, || {
-        dev.batch_norm_backward(&x, &gamma, &out.mean, &out.var, &x, true, &bn)
-            .map(|_| ())
-            .map_err(Into::into)
-    })?;
-    rows.push(ProfileRow {
-        layer: "batch_norm".into(),
-        op: "backward".into(),
-        ms,
-        gflops: 0.0,
-    });
-    // fc1: [n, feat] x [feat, l1] forward, and the two backward products
-    let w = dev.rand_uniform(cfg.l1 * feat, -0.01, 0.01, 5)?;
-    let dy = dev.rand_uniform(n * cfg.l1, -1.0, 1.0, 6)?;
-    let op = |offset, row, col| MatOperand {
-        offset,
-        batch_stride: 0,
-        row_stride: row,
-        col_stride: col,
-    };
-    let fl = 2.0 * (n * feat * cfg.l1) as f64 / 1e9;
-    let fwd = MatmulSpec {
-        batch: 1,
-        m: n,
-        n: cfg.l1,
-        k: feat,
-        lhs: op(0, feat, 1),
-        rhs: op(0, 1, feat),
-    };
-    let ms = time_ms(dev, reps, || {
-        dev.matmul(&x, &w, &fwd).map(|_| ()).map_err(Into::into)
-    })?;
-    rows.push(ProfileRow {
-        layer: "fc1".into(),
-        op: "forward".into(),
-        ms,
-        gflops: fl / (ms / 1e3),
-    });
-    let bin = MatmulSpec {
-        batch: 1,
-        m: n,
-        n: feat,
-        k: cfg.l1,
-        lhs: op(0, cfg.l1, 1),
-        rhs: op(0, feat, 1),
-    };
-    let ms = time_ms(dev, reps, || {
-        dev.matmul(&dy, &w, &bin).map(|_| ()).map_err(Into::into)
-    })?;
-    rows.push(ProfileRow {
-        layer: "fc1".into(),
-        op: "backward-input".into(),
-        ms,
-        gflops: fl / (ms / 1e3),
-    });
-    let bw = MatmulSpec {
-        batch: 1,
-        m: feat,
-        n: cfg.l1,
-        k: n,
-        lhs: op(0, 1, feat),
-        rhs: op(0, cfg.l1, 1),
-    };
-    let ms = time_ms(dev, reps, || {
-        dev.matmul(&x, &dy, &bw).map(|_| ()).map_err(Into::into)
-    })?;
-    rows.push(ProfileRow {
-        layer: "fc1".into(),
-        op: "backward-weight".into(),
-        ms,
-        gflops: fl / (ms / 1e3),
-    });
-    // Adam over every parameter
-    let net = ConfigNet::new(*cfg, 0, dev)?;
-    let total = kiln_nn::module::parameter_count(&net);
-    let mut p = dev.full(total, 0.1)?;
-    let gr = dev.full(total, 0.01)?;
-    let mut m = dev.full(total, 0.0)?;
-    let mut v = dev.full(total, 0.0)?;
-    let hp = AdamStep {
-        lr: 1e-3,
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weight_decay: 0.0,
-        decoupled: false,
-        step: 1,
-    };
-    let ms = time_ms(dev, reps, || {
-        dev.adam_step(&mut p, &gr, &mut m, &mut v, &hp)
-            .map_err(Into::into)
-    })?;
-    rows.push(ProfileRow {
-        layer: format!("all {total} parameters"),
-        op: "adam".into(),
-        ms,
-        gflops: 0.0,
-    });
-    Ok(rows)
+    pub profile: Vec<OpTime>,
 }
 
 impl Job for BenchJob {
@@ -300,12 +86,8 @@ impl Job for BenchJob {
         dev.synchronize()?;
         let infer_s = t.elapsed().as_secs_f64();
 
-        let convs = conv_specs(&cfg, 1);
-        let conv_f: f64 = convs.iter().map(|(_, s)| s.forward_flops()).sum();
-        let lin_f = 2.0 * (cfg.flat_features()? * cfg.l1 + cfg.l1 * cfg.classes) as f64;
-        let fwd = conv_f + lin_f;
-        // backward: input and weight gradients (none for the images themselves)
-        let train = 3.0 * fwd - convs[0].1.forward_flops();
+        let fwd = cfg.forward_flops()?;
+        let train = cfg.train_flops()?;
         let train_ips = (n * steps) as f64 / train_s;
         let infer_ips = (n * steps) as f64 / infer_s;
         let report = BenchReport {
@@ -326,7 +108,7 @@ impl Job for BenchJob {
             profile: if a.no_profile {
                 Vec::new()
             } else {
-                profile(&cfg, n, dev)?
+                profile_ops(&cfg, n, dev)?
             },
         };
         if a.json {
