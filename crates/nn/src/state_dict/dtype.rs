@@ -206,7 +206,7 @@ mod tests {
         for &(b, want) in cases {
             assert_eq!(bf16_to_f32(b).to_bits(), want.to_bits(), "{b:#06x}");
         }
-        assert_eq!(bf16_to_f32(0x0001), 2f32.powi(-133));
+        assert_eq!(bf16_to_f32(0x0001), 2f64.powi(-133) as f32);
         assert_eq!(bf16_to_f32(0x8000).to_bits(), 0x8000_0000);
         assert_eq!(bf16_to_f32(0x7fc0).to_bits(), 0x7fc0_0000);
     }

@@ -701,6 +701,106 @@ mod tests {
     }
 
     #[test]
+    fn every_truncation_and_bit_flip_of_a_real_pickle_is_handled() {
+        let zip = include_bytes!("../../tests/fixtures/torch/views.pt");
+        let archive = super::super::zip::Archive::parse(zip).unwrap();
+        let pkl = archive.data("archive/data.pkl").unwrap().unwrap();
+        let good = state_dict(pkl).unwrap();
+        assert_eq!(good.len(), 8);
+        for cut in 0..pkl.len() {
+            assert!(state_dict(&pkl[..cut]).is_err(), "cut at {cut}");
+        }
+        for i in 0..pkl.len() {
+            for bit in 0..8 {
+                let mut d = pkl.to_vec();
+                d[i] ^= 1 << bit;
+                // Ok or Err, but never a panic, a hang or an allocation beyond the input
+                let _ = state_dict(&d);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// Random programs of pickle tokens (opcodes with operands, allow-listed globals,
+        /// the pieces of a tensor), damaged or not: errors, never panics.
+        #[test]
+        fn random_token_programs_never_panic(
+            tokens in proptest::collection::vec(proptest::sample::select(TOKENS.to_vec()), 0..120)
+        ) {
+            let mut p = b"\x80\x02".to_vec();
+            for t in tokens {
+                p.extend(t);
+            }
+            let _ = state_dict(&p);
+        }
+    }
+
+    const TOKENS: &[&[u8]] = &[
+        b"(",
+        b")",
+        b"]",
+        b"}",
+        b"t",
+        b"\x85",
+        b"\x86",
+        b"\x87",
+        b"l",
+        b"d",
+        b"a",
+        b"e",
+        b"s",
+        b"u",
+        b"q\x00",
+        b"q\x01",
+        b"r\x00\x00\x00\x00",
+        b"\x94",
+        b"h\x00",
+        b"h\x01",
+        b"j\x01\x00\x00\x00",
+        b"p0\n",
+        b"g0\n",
+        b"R",
+        b"b",
+        b"\x81",
+        b"Q",
+        b"K\x00",
+        b"K\x03",
+        b"M\xff\xff",
+        b"J\xff\xff\xff\xff",
+        b"\x8a\x01\xff",
+        b"\x8a\x09",
+        b"\x8b\x01\x00\x00\x00\x05",
+        b"I01\n",
+        b"I-3\n",
+        b"L5L\n",
+        b"N",
+        b"\x88",
+        b"\x89",
+        b"G\x00\x00\x00\x00\x00\x00\x00\x00",
+        b"X\x07\x00\x00\x00storage",
+        b"X\x01\x00\x00\x000",
+        b"X\x03\x00\x00\x00cpu",
+        b"\x8c\x05torch",
+        b"\x8c\x0cFloatStorage",
+        b"\x93",
+        b"C\x01z",
+        b"0",
+        b"1",
+        b"2",
+        b".",
+        b"ctorch\nFloatStorage\n",
+        b"ctorch\nbfloat16\n",
+        b"ctorch._utils\n_rebuild_tensor_v2\n",
+        b"ctorch._utils\n_rebuild_parameter\n",
+        b"ccollections\nOrderedDict\n",
+        b"cos\nsystem\n",
+        b"\x95\x00\x00\x00\x00\x00\x00\x00\x00",
+        b"\xff",
+        b"X\xff\xff\xff\x7f",
+    ];
+
+    #[test]
     fn longs_are_twos_complement() {
         assert_eq!(long(&[]).unwrap(), 0);
         assert_eq!(long(&[0xff]).unwrap(), -1);
