@@ -1,10 +1,10 @@
-//! Opening a weights file as a `ConfigNet`: the architecture is read from the tensor shapes,
+//! Opening a weights file (safetensors or torch.save) as a `ConfigNet`: the architecture is read from the tensor shapes,
 //! or taken from the flags when given (and then checked against the file).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use kiln_nn::state_dict::{self, read_safetensors};
+use kiln_nn::state_dict::{self, read_weights};
 use kiln_nn::{ConfigNet, ConfigNetConfig};
 use kiln_tensor::Backend;
 
@@ -60,7 +60,11 @@ pub fn open<B: Backend>(path: &Path, flags: ArchFlags, dev: &B) -> Result<Config
             path.display()
         )));
     }
-    let (tensors, _) = read_safetensors(path)?;
+    let weights = read_weights(path)?;
+    for note in &weights.notes {
+        eprintln!("note: {}: {note}", path.display());
+    }
+    let tensors = weights.tensors;
     let mut cfg = infer_config(&tensors, path)?;
     cfg.c1 = flags.c1.unwrap_or(cfg.c1);
     cfg.c2 = flags.c2.unwrap_or(cfg.c2);

@@ -52,6 +52,23 @@ pub enum NnError {
     /// The file is not a safetensors file.
     #[error("{path} is not a readable safetensors file: {reason}")]
     Format { path: PathBuf, reason: String },
+    /// A PyTorch zip archive (torch.save) that cannot be read.
+    #[error("{path} is not a readable PyTorch weights file: {reason}")]
+    TorchFormat { path: PathBuf, reason: String },
+    /// PyTorch's legacy serialisation (before 1.6), which Kiln does not read.
+    #[error(
+        "{path} was saved in PyTorch's legacy format (before PyTorch 1.6), which Kiln does not read; re-save it as a zip archive with `torch.save(model.state_dict(), path)` on PyTorch >= 1.6, or as safetensors with `safetensors.torch.save_file(model.state_dict(), path)`"
+    )]
+    LegacyTorchFormat { path: PathBuf },
+    /// A pickle global outside the state-dict allow-list: refused, never imported or called.
+    #[error(
+        "{path}: the pickle refers to `{module}.{name}`, which a state dict does not contain; Kiln refused it without running it (weights are read as data only: save `model.state_dict()`, not a model or other Python objects)"
+    )]
+    ForbiddenGlobal {
+        path: PathBuf,
+        module: String,
+        name: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

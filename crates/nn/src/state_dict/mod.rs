@@ -1,15 +1,23 @@
 //! State dicts as safetensors with PyTorch's names, dtypes and shapes: a Kiln file loads in
 //! PyTorch with `model.load_state_dict(safetensors.torch.load_file(path))`, and Kiln loads a
-//! file PyTorch saved. Loading checks everything before it changes anything.
+//! file PyTorch saved, as safetensors or as `torch.save(model.state_dict(), path)` wrote it
+//! (every float type converted to f32). Loading checks everything before it changes anything.
+
+mod dtype;
+mod pickle;
+mod safetensors_file;
+mod torch_zip;
+mod zip;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use kiln_tensor::{Backend, Tensor};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::{Module, NnError, Result, TensorKind};
+
+pub use safetensors_file::{parse_safetensors, read_safetensors, to_safetensors_bytes};
 
 /// Named tensors on the host: name → (shape, values).
 pub type NamedTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
@@ -93,100 +101,109 @@ pub fn write_atomic_with(
     result.map_err(io)
 }
 
-/// Serialises named host tensors to safetensors bytes (counters as int64, the rest as f32).
-pub fn to_safetensors_bytes(
-    tensors: &BTreeMap<String, HostTensor>,
-    metadata: Option<HashMap<String, String>>,
-) -> Result<Vec<u8>> {
-    let raw: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(name, t)| {
-            let (dtype, bytes) = match t.kind {
-                TensorKind::Counter => (
-                    Dtype::I64,
-                    t.data
-                        .iter()
-                        .flat_map(|&v| (v.round() as i64).to_le_bytes())
-                        .collect(),
-                ),
-                _ => (
-                    Dtype::F32,
-                    t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                ),
-            };
-            (name.clone(), dtype, t.shape.clone(), bytes)
-        })
-        .collect();
-    let views: Vec<(String, TensorView<'_>)> = raw
-        .iter()
-        .map(|(n, d, s, b)| {
-            TensorView::new(*d, s.clone(), b)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| NnError::Config(format!("cannot serialise {n}: {e}")))
-        })
-        .collect::<Result<_>>()?;
-    safetensors::serialize(views, metadata)
-        .map_err(|e| NnError::Config(format!("cannot serialise: {e}")))
-}
-
 /// Saves a module's state dict to a safetensors file (atomically).
 pub fn save<B: Backend, M: Module<B> + ?Sized>(m: &M, path: &Path) -> Result<()> {
     let bytes = to_safetensors_bytes(&state_dict(m)?, None)?;
     write_atomic(path, &bytes)
 }
 
-/// Reads every tensor of a safetensors file as f32 (int64 counters converted), with metadata.
-pub fn read_safetensors(path: &Path) -> Result<(NamedTensors, Metadata)> {
+/// How a weights file stores its tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightsFormat {
+    /// A safetensors file.
+    Safetensors,
+    /// PyTorch's zip archive, as `torch.save` writes it (PyTorch >= 1.6).
+    TorchZip,
+}
+
+/// A weights file read into f32 host tensors.
+#[derive(Debug, Clone)]
+pub struct WeightsFile {
+    pub tensors: NamedTensors,
+    /// The safetensors metadata (empty for a torch file).
+    pub metadata: Metadata,
+    pub format: WeightsFormat,
+    /// Human-readable notes on what reading changed (a stripped name prefix, ...).
+    pub notes: Vec<String>,
+}
+
+/// The magic number `torch.save` pickled first in its legacy (pre-1.6) format.
+const LEGACY_TORCH_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+
+/// Reads a safetensors or torch.save file, told apart by content (not by extension).
+pub fn read_weights(path: &Path) -> Result<WeightsFile> {
     let bytes = std::fs::read(path).map_err(|source| NnError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_safetensors(&bytes, path)
+    parse_weights(&bytes, path)
 }
 
-/// Parses safetensors bytes as in [`read_safetensors`]; `path` names the source in errors.
-pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<(NamedTensors, Metadata)> {
-    let format = |reason: String| NnError::Format {
-        path: path.to_path_buf(),
-        reason,
+/// Parses weights bytes as in [`read_weights`]; `path` names the source in errors. A
+/// `module.` prefix on every name (a `DataParallel` model's state dict) is removed, with a
+/// note saying so.
+pub fn parse_weights(bytes: &[u8], path: &Path) -> Result<WeightsFile> {
+    let (tensors, metadata, format) = if bytes.starts_with(b"PK\x03\x04")
+        || bytes.starts_with(b"PK\x05\x06")
+    {
+        let t = torch_zip::parse(bytes, path)?;
+        (t, Metadata::new(), WeightsFormat::TorchZip)
+    } else if bytes.get(8) != Some(&b'{') && is_pickle(bytes) {
+        // a safetensors header (8 bytes of length, then JSON) may also start with 0x80
+        let head = &bytes[..bytes.len().min(32)];
+        if head
+            .windows(LEGACY_TORCH_MAGIC.len())
+            .any(|w| w == LEGACY_TORCH_MAGIC)
+        {
+            return Err(NnError::LegacyTorchFormat {
+                path: path.to_path_buf(),
+            });
+        }
+        return Err(NnError::TorchFormat {
+            path: path.to_path_buf(),
+            reason: "it is a bare Python pickle, not a torch.save zip archive; save it with `torch.save(model.state_dict(), path)` (PyTorch >= 1.6) or `safetensors.torch.save_file(model.state_dict(), path)`".into(),
+        });
+    } else {
+        let (t, m) = parse_safetensors(bytes, path)?;
+        (t, m, WeightsFormat::Safetensors)
     };
-    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| format(e.to_string()))?;
-    let st = SafeTensors::deserialize(bytes).map_err(|e| format(e.to_string()))?;
-    let mut out = BTreeMap::new();
-    for (name, view) in st.tensors() {
-        let data = view.data();
-        let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Dtype::F64 => data
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
-                .collect(),
-            Dtype::I64 => data
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
-                .collect(),
-            other => {
-                return Err(NnError::Dtype {
-                    source_name: path.display().to_string(),
-                    name,
-                    dtype: format!("{other:?}"),
-                });
-            }
-        };
-        out.insert(name, (view.shape().to_vec(), values));
-    }
-    let metadata = meta.metadata().clone().unwrap_or_default();
-    Ok((out, metadata))
+    let (tensors, notes) = strip_data_parallel(tensors);
+    Ok(WeightsFile {
+        tensors,
+        metadata,
+        format,
+        notes,
+    })
 }
 
-/// Loads a safetensors state dict into a module. Every tensor is checked first (missing,
-/// unexpected, wrong shape); on any error the module is left untouched.
+/// Whether the bytes start as a binary pickle does (PROTO 2 to 5).
+fn is_pickle(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x80, 2..=5, ..])
+}
+
+/// Removes a `module.` prefix that every name carries (`torch.nn.DataParallel` adds it).
+fn strip_data_parallel(tensors: NamedTensors) -> (NamedTensors, Vec<String>) {
+    const PREFIX: &str = "module.";
+    if tensors.is_empty() || !tensors.keys().all(|k| k.starts_with(PREFIX)) {
+        return (tensors, Vec::new());
+    }
+    let n = tensors.len();
+    let stripped = tensors
+        .into_iter()
+        .map(|(k, v)| (k[PREFIX.len()..].to_string(), v))
+        .collect();
+    let note = format!(
+        "removed the `{PREFIX}` prefix from all {n} tensor names (a state dict saved from a DataParallel model)"
+    );
+    (stripped, vec![note])
+}
+
+/// Loads a weights file (safetensors or torch.save, see [`read_weights`]) into a module.
+/// Every tensor is checked first (missing, unexpected, wrong shape); on any error the module
+/// is left untouched.
 pub fn load<B: Backend, M: Module<B> + ?Sized>(m: &mut M, path: &Path) -> Result<()> {
-    let (tensors, _) = read_safetensors(path)?;
-    load_tensors(m, &tensors, &path.display().to_string())
+    let w = read_weights(path)?;
+    load_tensors(m, &w.tensors, &path.display().to_string())
 }
 
 /// Loads named host tensors into a module, checking everything before changing anything.
