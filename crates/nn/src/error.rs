@@ -42,7 +42,7 @@ pub enum NnError {
     },
     /// A tensor of a dtype we cannot read.
     #[error(
-        "state dict {source_name}: tensor `{name}` has dtype {dtype}, expected F32 (or I64 for counters)"
+        "state dict {source_name}: tensor `{name}` has dtype {dtype}; Kiln reads F32, F16, BF16 and F64 tensors (and I64 counters)"
     )]
     Dtype {
         source_name: String,
