@@ -144,6 +144,12 @@ static void test_elementwise() {
         {"affine", unary_affine, [](float x) { return x * 1.5f + -0.25f; }},
         {"powf", unary_powf, [](float x) { return std::pow(x, 1.5f); }},
         {"step", unary_step, [](float x) { return x > 0.0f ? 1.0f : 0.0f; }},
+        {"gelu", unary_gelu, [](float x) { return (float)(0.5 * x * std::erfc(-x / std::sqrt(2.0))); }},
+        {"gelu_grad", unary_gelu_grad,
+         [](float x) {
+             const double d = x;
+             return (float)(0.5 * std::erfc(-d / std::sqrt(2.0)) + d * std::exp(-0.5 * d * d) / std::sqrt(2 * M_PI));
+         }},
     };
     auto ux = rnd(300, 0.05f, 3.0f);
     for (int i = 0; i < 100; ++i) ux[i] = -ux[i];  // negatives too (log/sqrt/powf give NaN there)

@@ -97,6 +97,7 @@ fn elementwise_unary() {
     check("relu", s, |x| x[0].relu());
     check("tanh", s, |x| x[0].tanh());
     check("sigmoid", s, |x| x[0].sigmoid());
+    check("gelu", s, |x| x[0].gelu());
     check("recip", s, |x| x[0].sqr()?.add_scalar(1.0)?.recip());
     check("affine", s, |x| x[0].affine(-2.5, 0.3));
     check("powf", s, |x| x[0].sqr()?.add_scalar(0.5)?.powf(1.7));

@@ -1,4 +1,4 @@
-//! Parameter-free layers: `ReLU` and `Flatten`.
+//! Parameter-free layers: `ReLU`, `GELU` and `Flatten`.
 
 use kiln_tensor::{Backend, Tensor};
 
@@ -11,6 +11,18 @@ pub struct ReLU;
 impl<B: Backend> Module<B> for ReLU {
     fn forward(&mut self, x: &Tensor<B>, _ctx: &mut Context) -> Result<Tensor<B>> {
         Ok(x.relu()?)
+    }
+    fn visit(&self, _f: &mut dyn FnMut(&str, &Tensor<B>, TensorKind)) {}
+    fn visit_mut(&mut self, _f: &mut dyn FnMut(&str, &mut Tensor<B>, TensorKind)) {}
+}
+
+/// `x Φ(x)`, PyTorch's exact `nn.GELU()`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GELU;
+
+impl<B: Backend> Module<B> for GELU {
+    fn forward(&mut self, x: &Tensor<B>, _ctx: &mut Context) -> Result<Tensor<B>> {
+        Ok(x.gelu()?)
     }
     fn visit(&self, _f: &mut dyn FnMut(&str, &Tensor<B>, TensorKind)) {}
     fn visit_mut(&mut self, _f: &mut dyn FnMut(&str, &mut Tensor<B>, TensorKind)) {}

@@ -1,5 +1,5 @@
 //! `MaxPool2d` and `AvgPool2d` (PyTorch defaults: stride = kernel, no ceil mode, average
-//! counts the padding).
+//! counts the padding), and global average pooling (`nn.AdaptiveAvgPool2d(1)`).
 
 use kiln_tensor::{Backend, Pool2dOptions, Tensor};
 
@@ -38,6 +38,19 @@ impl<B: Backend> Module<B> for MaxPool2d {
 impl<B: Backend> Module<B> for AvgPool2d {
     fn forward(&mut self, x: &Tensor<B>, _ctx: &mut Context) -> Result<Tensor<B>> {
         Ok(x.avg_pool2d(self.0)?)
+    }
+    fn visit(&self, _f: &mut dyn FnMut(&str, &Tensor<B>, TensorKind)) {}
+    fn visit_mut(&mut self, _f: &mut dyn FnMut(&str, &mut Tensor<B>, TensorKind)) {}
+}
+
+/// Global average pooling, `nn.AdaptiveAvgPool2d(1)`: `[n, c, h, w]` to `[n, c, 1, 1]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GlobalAvgPool2d;
+
+impl<B: Backend> Module<B> for GlobalAvgPool2d {
+    fn forward(&mut self, x: &Tensor<B>, _ctx: &mut Context) -> Result<Tensor<B>> {
+        x.dims4("global average pooling")?;
+        Ok(x.mean(&[2, 3], true)?)
     }
     fn visit(&self, _f: &mut dyn FnMut(&str, &Tensor<B>, TensorKind)) {}
     fn visit_mut(&mut self, _f: &mut dyn FnMut(&str, &mut Tensor<B>, TensorKind)) {}

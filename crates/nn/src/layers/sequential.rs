@@ -25,6 +25,14 @@ impl<B: Backend> Sequential<B> {
         self.layers.push(Box::new(layer));
         self
     }
+    /// Appends a boxed layer.
+    pub fn push_boxed(&mut self, layer: Box<dyn Module<B>>) {
+        self.layers.push(layer);
+    }
+    /// The layers, in order (layer `i` has the state-dict prefix `i.`).
+    pub fn layers_mut(&mut self) -> &mut [Box<dyn Module<B>>] {
+        &mut self.layers
+    }
     pub fn len(&self) -> usize {
         self.layers.len()
     }

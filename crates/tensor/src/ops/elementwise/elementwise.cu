@@ -17,7 +17,10 @@
     X(recip, 1.0f / x)                           \
     X(affine, x * p0 + p1)                       \
     X(powf, powf(x, p0))                         \
-    X(step, x > 0.0f ? 1.0f : 0.0f)
+    X(step, x > 0.0f ? 1.0f : 0.0f)                                          \
+    X(gelu, 0.5f * x * erfcf(-x * 0.70710678118654752f))                     \
+    X(gelu_grad, 0.5f * erfcf(-x * 0.70710678118654752f) +                   \
+                     x * expf(-0.5f * x * x) * 0.39894228040143268f)
 
 // X(name, expression of a and b)
 #define KILN_BINARY_OPS(X) \

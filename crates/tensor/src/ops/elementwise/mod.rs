@@ -30,11 +30,15 @@ pub enum UnaryOp {
     Powf(f32),
     /// `1` where `x > 0`, else `0` (the derivative of relu).
     Step,
+    /// `x Φ(x)` with the exact normal CDF Φ (PyTorch's default `GELU`).
+    Gelu,
+    /// `Φ(x) + x φ(x)`, the derivative of [`UnaryOp::Gelu`] (no gradient of its own).
+    GeluGrad,
 }
 
 impl UnaryOp {
     /// Every op (with placeholder parameters), for tests and kernel registries.
-    pub const ALL: [UnaryOp; 13] = [
+    pub const ALL: [UnaryOp; 15] = [
         UnaryOp::Neg,
         UnaryOp::Exp,
         UnaryOp::Log,
@@ -48,6 +52,8 @@ impl UnaryOp {
         UnaryOp::Affine { mul: 1.0, add: 0.0 },
         UnaryOp::Powf(1.0),
         UnaryOp::Step,
+        UnaryOp::Gelu,
+        UnaryOp::GeluGrad,
     ];
 
     /// The op's two scalar parameters (zero where it has none).
@@ -121,7 +127,7 @@ op_names!(
     UnaryOp::Sqrt => "sqrt", UnaryOp::Sqr => "sqr", UnaryOp::Abs => "abs",
     UnaryOp::Relu => "relu", UnaryOp::Tanh => "tanh", UnaryOp::Sigmoid => "sigmoid",
     UnaryOp::Recip => "recip", UnaryOp::Affine { .. } => "affine", UnaryOp::Powf(_) => "powf",
-    UnaryOp::Step => "step";
+    UnaryOp::Step => "step", UnaryOp::Gelu => "gelu", UnaryOp::GeluGrad => "gelu_grad";
     Add => "add", Sub => "sub", Mul => "mul", Div => "div", Max => "max", Min => "min"
 );
 
@@ -198,6 +204,10 @@ impl<B: Backend> Tensor<B> {
     }
     pub fn powf(&self, exponent: f32) -> Result<Tensor<B>> {
         self.unary_op(UnaryOp::Powf(exponent), "powf")
+    }
+    /// `x Φ(x)`, the exact GELU (PyTorch's `nn.GELU()` default, not the tanh approximation).
+    pub fn gelu(&self) -> Result<Tensor<B>> {
+        self.unary_op(UnaryOp::Gelu, "gelu")
     }
     /// 1 where the element is positive, else 0 (no gradient).
     pub fn step(&self) -> Result<Tensor<B>> {
@@ -289,7 +299,15 @@ fn unary_grad<B: Backend>(op: UnaryOp, g: &Tensor<B>, x: &Tensor<B>) -> Result<T
         UnaryOp::Recip => g.div(&x.sqr()?)?.neg(),
         UnaryOp::Affine { mul, .. } => g.scale(mul),
         UnaryOp::Powf(e) => g.mul(&x.powf(e - 1.0)?.scale(e)?),
-        UnaryOp::Step => g.zeros_like(),
+        UnaryOp::Step | UnaryOp::GeluGrad => g.zeros_like(),
+        UnaryOp::Gelu => {
+            let d = Tensor::from_storage(
+                x.device().unary(UnaryOp::GeluGrad, &*x.dense_storage()?)?,
+                x.shape(),
+                x.device(),
+            )?;
+            g.mul(&d)
+        }
     }
 }
 
