@@ -235,11 +235,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map_or("file".into(), |n| n.to_string_lossy());
     let tmp = crate::download::temp_sibling(dir, &stem);
+    let write_err = |source| DataError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
-        file.write_all(bytes).map_err(|e| DataError::io(&tmp, e))?;
-        file.sync_all().map_err(|e| DataError::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+        let mut file = std::fs::File::create(&tmp).map_err(write_err)?;
+        file.write_all(bytes).map_err(write_err)?;
+        file.sync_all().map_err(write_err)?;
+        std::fs::rename(&tmp, path).map_err(write_err)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -126,7 +126,11 @@ fn fetch(url: &str, dest_dir: &Path, archive: &Path, expected_md5: &str) -> Resu
     let total = response.body().content_length();
     let tmp = temp_sibling(dest_dir, CIFAR10_ARCHIVE);
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+        let write_err = |source| DataError::Write {
+            path: tmp.clone(),
+            source,
+        };
+        let mut file = std::fs::File::create(&tmp).map_err(write_err)?;
         let bar = match total {
             Some(n) => ProgressBar::new(n),
             None => ProgressBar::new_spinner(),
@@ -148,8 +152,7 @@ fn fetch(url: &str, dest_dir: &Path, archive: &Path, expected_md5: &str) -> Resu
                 break;
             }
             hasher.update(&buf[..n]);
-            file.write_all(&buf[..n])
-                .map_err(|e| DataError::io(&tmp, e))?;
+            file.write_all(&buf[..n]).map_err(write_err)?;
             received += n as u64;
             bar.set_position(received);
         }
@@ -159,7 +162,7 @@ fn fetch(url: &str, dest_dir: &Path, archive: &Path, expected_md5: &str) -> Resu
         {
             return Err(download_err(format!("received {received} of {n} bytes")));
         }
-        file.sync_all().map_err(|e| DataError::io(&tmp, e))?;
+        file.sync_all().map_err(write_err)?;
         let actual = hex(&hasher.finalize());
         if actual != expected_md5 {
             return Err(DataError::Checksum {

@@ -48,6 +48,15 @@ pub enum DataError {
         source: std::io::Error,
     },
 
+    /// A file that cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
     /// A CIFAR-10 binary batch whose size is not the official 10,000 records.
     #[error(
         "{} has {size} bytes but a CIFAR-10 binary batch has exactly {expected} bytes \

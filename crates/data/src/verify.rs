@@ -85,6 +85,8 @@ fn merge(a: &Dataset, b: &Dataset) -> Integrity {
 pub struct WrittenLists {
     /// The list files written.
     pub lists: Vec<PathBuf>,
+    /// The list files that already held exactly this (not rewritten).
+    pub up_to_date: Vec<PathBuf>,
     /// The files listed (both splits; relative to the layout's folder).
     pub files: Vec<String>,
     /// Files whose SHA-256 differs from the `SHA256SUMS` replaced, or that it did not list.
@@ -96,7 +98,8 @@ pub struct WrittenLists {
 /// Records the files of the dataset at `path`: loads both splits with every check except
 /// checksums (sizes, formats, labels, duplicates) and writes `SHA256SUMS` in the layout's
 /// folder (and `MD5SUMS`, when one is there already) listing exactly the files the loads read.
-/// Each list is written to a temporary name and renamed.
+/// Each list is written to a temporary name and renamed; a list that already says exactly
+/// this is not rewritten.
 pub fn write_checksums(path: &Path) -> Result<WrittenLists> {
     let layout = detect_layout(path)?;
     let dir = layout.dir().to_path_buf();
@@ -140,14 +143,23 @@ pub fn write_checksums(path: &Path) -> Result<WrittenLists> {
             .map(|(n, _)| n.to_string())
             .collect(),
     };
-    let mut lists = vec![dir.join(SHA256SUMS)];
-    write_atomic(&lists[0], sha.render().as_bytes())?;
+    let mut todo = vec![(dir.join(SHA256SUMS), sha.render())];
     if with_md5 {
-        lists.push(dir.join(MD5SUMS));
-        write_atomic(&lists[1], list_of(Algorithm::Md5).render().as_bytes())?;
+        todo.push((dir.join(MD5SUMS), list_of(Algorithm::Md5).render()));
+    }
+    let (mut lists, mut up_to_date) = (Vec::new(), Vec::new());
+    for (path, text) in todo {
+        // An unchanged list is left alone (a read-only folder stays untouched).
+        if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
+            up_to_date.push(path);
+        } else {
+            write_atomic(&path, text.as_bytes())?;
+            lists.push(path);
+        }
     }
     Ok(WrittenLists {
         lists,
+        up_to_date,
         files: sha.entries.keys().cloned().collect(),
         changed,
         not_official,

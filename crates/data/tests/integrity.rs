@@ -246,11 +246,26 @@ fn write_then_verify_round_trip() {
     std::fs::write(dir.join("readme.html"), "hello").unwrap();
     let mut list = text.clone();
     list.push_str(&format!("{}  readme.html\n", "0".repeat(64)));
-    std::fs::write(dir.join("SHA256SUMS"), list).unwrap();
+    std::fs::write(dir.join("SHA256SUMS"), &list).unwrap();
     let err = verify_folder(tmp.path()).unwrap_err();
     assert!(
         matches!(&err, DataError::ChecksumMismatch { path, .. } if path.ends_with("readme.html")),
         "{err}"
+    );
+
+    // Writing again changes nothing: the list is left as it is (same inode).
+    use std::os::unix::fs::MetadataExt;
+    std::fs::write(dir.join("SHA256SUMS"), &text).unwrap();
+    let inode = std::fs::metadata(dir.join("SHA256SUMS")).unwrap().ino();
+    let again = write_checksums(&dir).unwrap();
+    assert!(
+        again.lists.is_empty() && again.changed.is_empty(),
+        "{again:?}"
+    );
+    assert_eq!(again.up_to_date, [dir.join("SHA256SUMS")]);
+    assert_eq!(
+        std::fs::metadata(dir.join("SHA256SUMS")).unwrap().ino(),
+        inode
     );
 
     // Rewriting after a deliberate change records it (and drops the stray entry).
@@ -259,6 +274,7 @@ fn write_then_verify_round_trip() {
         "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n",
     )
     .unwrap();
+    std::fs::write(dir.join("SHA256SUMS"), &list).unwrap();
     let written = write_checksums(&dir).unwrap();
     assert_eq!(written.changed, ["batches.meta.txt"]);
     assert_eq!(verify_folder(&dir).unwrap().integrity.verified.len(), 7);

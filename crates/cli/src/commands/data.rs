@@ -87,6 +87,13 @@ fn write_lists(dir: &Path) -> Result<()> {
     for list in &w.lists {
         println!("wrote {} ({} files)", list.display(), w.files.len());
     }
+    for list in &w.up_to_date {
+        println!(
+            "{} already lists these {} files: left as it is",
+            list.display(),
+            w.files.len()
+        );
+    }
     if w.changed.is_empty() {
         println!("no file changed since the previous list");
     } else if w.changed.len() < w.files.len() {
