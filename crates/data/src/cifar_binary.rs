@@ -65,9 +65,8 @@ pub fn load_cifar_binary(dir: &Path, split: Split) -> Result<Dataset> {
 pub(crate) fn load(dir: &Path, split: Split, mode: &Mode) -> Result<Dataset> {
     let layout = Layout::CifarBinary(dir.to_path_buf());
     if !dir.is_dir() {
-        return Err(DataError::Missing {
+        return Err(DataError::DataDirMissing {
             path: dir.to_path_buf(),
-            layout,
         });
     }
     let verifier = Verifier::new(dir, None, mode)?;

@@ -86,9 +86,8 @@ pub fn load_cifar_python(dir: &Path, split: Split) -> Result<Dataset> {
 pub(crate) fn load(dir: &Path, split: Split, mode: &Mode) -> Result<Dataset> {
     let layout = Layout::CifarPython(dir.to_path_buf());
     if !dir.is_dir() {
-        return Err(DataError::Missing {
+        return Err(DataError::DataDirMissing {
             path: dir.to_path_buf(),
-            layout,
         });
     }
     let verifier = Verifier::new(dir, Some(official_list()), mode)?;

@@ -84,6 +84,27 @@ pub struct Integrity {
     pub warnings: Vec<DataWarning>,
 }
 
+impl Integrity {
+    /// Adds what `other` verified and warned (each item once), e.g. the other split's.
+    pub fn merge(&mut self, other: &Integrity) {
+        for v in &other.verified {
+            if !self.verified.contains(v) {
+                self.verified.push(v.clone());
+            }
+        }
+        for s in &other.sources {
+            if !self.sources.contains(s) {
+                self.sources.push(s.clone());
+            }
+        }
+        for w in &other.warnings {
+            if !self.warnings.contains(w) {
+                self.warnings.push(w.clone());
+            }
+        }
+    }
+}
+
 /// Digests recorded while loading (for writing a list), by file name.
 pub(crate) type Recorded = BTreeMap<String, BTreeMap<Algorithm, String>>;
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::checksum::{Algorithm, ChecksumList, ChecksumSource, MD5SUMS, SHA256SUMS, write_atomic};
 use crate::cifar_python::OFFICIAL_MD5;
-use crate::dataset::{Dataset, Split};
+use crate::dataset::Split;
 use crate::detect::{Layout, detect_layout, load_layout};
 use crate::error::{DataError, Result};
 use crate::integrity::{Integrity, Mode, Recorded, read_layout_file};
@@ -28,7 +28,8 @@ pub fn verify_folder(path: &Path) -> Result<FolderCheck> {
     let layout = detect_layout(path)?;
     let train = load_layout(&layout, Split::Train, &Mode::Verify)?;
     let test = load_layout(&layout, Split::Test, &Mode::Verify)?;
-    let mut integrity = merge(&train, &test);
+    let mut integrity = train.integrity().clone();
+    integrity.merge(test.integrity());
     let read: Vec<String> = integrity.verified.clone();
     for list in ChecksumList::find(layout.dir())? {
         for (name, expected) in &list.entries {
@@ -56,28 +57,6 @@ pub fn verify_folder(path: &Path) -> Result<FolderCheck> {
         images: [train.len(), test.len()],
         integrity,
     })
-}
-
-/// The integrity of two loads as one (each item once).
-fn merge(a: &Dataset, b: &Dataset) -> Integrity {
-    let mut out = a.integrity().clone();
-    let b = b.integrity();
-    for v in &b.verified {
-        if !out.verified.contains(v) {
-            out.verified.push(v.clone());
-        }
-    }
-    for s in &b.sources {
-        if !out.sources.contains(s) {
-            out.sources.push(s.clone());
-        }
-    }
-    for w in &b.warnings {
-        if !out.warnings.contains(w) {
-            out.warnings.push(w.clone());
-        }
-    }
-    out
 }
 
 /// What [`write_checksums`] wrote.

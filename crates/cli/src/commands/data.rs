@@ -50,10 +50,10 @@ pub fn run(cmd: &DataCommand, data_flag: Option<&Path>) -> Result<()> {
                 }
                 sets.push(d);
             }
-            let [train, test] = [&sets[0], &sets[1]];
-            print_verified(train.integrity());
-            print_verified(test.integrity());
-            print_warnings(&crate::data_source::warnings_of(&[train, test]));
+            let mut integrity = sets[0].integrity().clone();
+            integrity.merge(sets[1].integrity());
+            print_verified(&integrity);
+            print_warnings(&integrity.warnings);
         }
         DataCommand::Verify { write } => {
             let Some(dir) = data_dir(data_flag) else {
