@@ -238,6 +238,14 @@ pub enum DataCommand {
     },
     /// Describe the data --data (or KILN_DATA) points at.
     Info,
+    /// Check every file of the data --data (or KILN_DATA) points at: checksums (SHA256SUMS or
+    /// MD5SUMS beside the files), sizes, formats, labels and duplicate batches.
+    Verify {
+        /// Record the files instead: write SHA256SUMS (and MD5SUMS where one exists) for the
+        /// files of the layout found, after the format checks pass.
+        #[arg(long)]
+        write: bool,
+    },
 }
 
 #[derive(Debug, Args)]

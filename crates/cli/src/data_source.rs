@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kiln_data::{Dataset, Split};
+use kiln_data::{DataWarning, Dataset, Split};
 
 use crate::Result;
 
@@ -59,6 +59,7 @@ pub fn load_pair(
     };
     announce(&pair.train, "train");
     announce(&pair.test, "test");
+    print_warnings(&warnings_of(&[&pair.train, &pair.test]));
     if pair.synthetic {
         eprintln!(
             "note: no --data and no KILN_DATA: using Kiln's built-in SYNTHETIC dataset, not CIFAR-10 (pass --data PATH for real images)"
@@ -81,12 +82,32 @@ pub fn load_test(
         ),
     };
     announce(&d, "test");
+    print_warnings(&warnings_of(&[&d]));
     if synthetic {
         eprintln!(
             "note: no --data and no KILN_DATA: evaluating on Kiln's built-in SYNTHETIC dataset, not CIFAR-10"
         );
     }
     Ok((Arc::new(d), synthetic))
+}
+
+/// The loaders' warnings of `sets`, each once (both splits of a folder warn alike).
+pub fn warnings_of(sets: &[&Dataset]) -> Vec<DataWarning> {
+    let mut out: Vec<DataWarning> = Vec::new();
+    for w in sets.iter().flat_map(|d| d.warnings()) {
+        if !out.contains(w) {
+            out.push(w.clone());
+        }
+    }
+    out
+}
+
+/// Prints warnings to stderr, each with the command's hint.
+pub fn print_warnings(warnings: &[DataWarning]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+        eprintln!("hint: {}", crate::warning_hint(w));
+    }
 }
 
 fn announce(d: &Dataset, split: &str) {

@@ -12,7 +12,7 @@ pub mod render;
 use std::path::Path;
 
 pub(crate) use error::io_err;
-pub use error::{CliError, Result};
+pub use error::{CliError, Result, data_hint, warning_hint};
 
 use args::{Cli, Command, WeightsArgs};
 use device::dispatch;
@@ -37,9 +37,11 @@ pub(crate) fn flags(w: &WeightsArgs) -> model_file::ArchFlags {
 /// CIFAR-10's.
 pub fn class_names(data: Option<&Path>, classes: usize) -> Result<Vec<String>> {
     let names: Vec<String> = match data_source::data_dir(data) {
-        Some(dir) => kiln_data::load(&dir, kiln_data::Split::Test)?
-            .class_names()
-            .to_vec(),
+        Some(dir) => {
+            let test = kiln_data::load(&dir, kiln_data::Split::Test)?;
+            data_source::print_warnings(&data_source::warnings_of(&[&test]));
+            test.class_names().to_vec()
+        }
         None => kiln_data::CIFAR10_CLASSES
             .iter()
             .map(|s| s.to_string())

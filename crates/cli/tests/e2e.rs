@@ -225,8 +225,9 @@ fn samples_predict_filters_and_features_draw_pictures() {
     }
 }
 
-/// Fails with exit code != 0, one clear `error:` line naming `needle`, and no panic.
-fn fails_clearly(dir: &Path, args: &[&str], needle: &str) {
+/// Fails with exit code != 0, one clear `error:` line naming `needle`, and no panic; returns
+/// the output.
+fn fails_clearly(dir: &Path, args: &[&str], needle: &str) -> String {
     let o = kiln(dir, args);
     let out = text(&o);
     assert!(!o.status.success(), "{args:?} should fail: {out}");
@@ -240,6 +241,14 @@ fn fails_clearly(dir: &Path, args: &[&str], needle: &str) {
     );
     let errors = out.lines().filter(|l| l.starts_with("error")).count();
     assert_eq!(errors, 1, "one error line: {out}");
+    out
+}
+
+/// The one `hint:` line of an output.
+fn hint_line(out: &str) -> &str {
+    let hints: Vec<&str> = out.lines().filter(|l| l.starts_with("hint: ")).collect();
+    assert_eq!(hints.len(), 1, "one hint line: {out}");
+    hints[0]
 }
 
 #[test]
@@ -257,12 +266,36 @@ fn bad_input_ends_in_one_clear_error() {
     fails_clearly(d, &["eval", "--weights", w, "--c1", "12"], "conv1.weight");
     std::fs::write(d.join("broken.png"), b"not a picture").unwrap();
     fails_clearly(d, &["predict", "--weights", w, "broken.png"], "broken.png");
+    // A missing image the user named: plainly "no such file", no hint about datasets.
+    let out = fails_clearly(
+        d,
+        &["predict", "--weights", w, "missing.png"],
+        "error: no such file: missing.png",
+    );
+    assert!(!out.contains("hint") && !out.contains("download"), "{out}");
     std::fs::create_dir_all(d.join("junkdata/whatever")).unwrap();
     std::fs::write(d.join("junkdata/whatever/readme.txt"), b"hi").unwrap();
-    fails_clearly(
+    let out = fails_clearly(
         d,
         &["eval", "--weights", w, "--data", "junkdata"],
-        "junkdata",
+        "junkdata holds no dataset in a known layout",
+    );
+    let hint = hint_line(&out);
+    assert!(
+        hint.contains("--data PATH (or KILN_DATA)")
+            && hint.contains("`kiln data download --dir data`"),
+        "{out}"
+    );
+    // A data folder that does not exist: the fact from the library, the commands in the hint.
+    let out = fails_clearly(
+        d,
+        &["eval", "--weights", w, "--data", "nodata"],
+        "error: data folder nodata does not exist",
+    );
+    let hint = hint_line(&out);
+    assert!(
+        hint.contains("`kiln data download --dir nodata`") && hint.contains("`--data nodata`"),
+        "{out}"
     );
     fails_clearly(
         d,
@@ -283,4 +316,104 @@ fn bad_input_ends_in_one_clear_error() {
         &["eval", "--weights", "junk.safetensors"],
         "junk.safetensors",
     );
+}
+
+/// A small image folder `root/{train,test}/c<k>/<k>.png`, one image per class and split.
+fn image_tree(root: &Path) {
+    for split in ["train", "test"] {
+        for k in 0..10u8 {
+            let v = k * 20 + (split == "test") as u8;
+            let img =
+                image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([v, x as u8 * 8, y as u8 * 8]));
+            let path = root.join(split).join(format!("c{k}/{k}.png"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            img.save(&path).unwrap();
+        }
+    }
+}
+
+#[test]
+fn data_verify_warns_writes_and_catches_a_changed_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    image_tree(&d.join("imgs"));
+    // No list: the check passes with one warning and the hint to record checksums.
+    let o = kiln(d, &["data", "verify", "--data", "imgs"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("10 train and 10 test images"), "{out}");
+    assert_eq!(out.matches("warning: ").count(), 1, "{out}");
+    assert!(
+        out.contains("warning: imgs has no SHA256SUMS or MD5SUMS"),
+        "{out}"
+    );
+    assert!(
+        hint_line(&out).contains("`kiln data verify --write --data imgs`"),
+        "{out}"
+    );
+    // Training reads both splits, and still warns once.
+    let o = kiln(
+        d,
+        &[
+            "train",
+            "--data",
+            "imgs",
+            "--epochs",
+            "1",
+            "--c1",
+            "4",
+            "--c2",
+            "4",
+            "--l1",
+            "8",
+            "--batch-size",
+            "2",
+            "--name",
+            "t",
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert_eq!(out.matches("warning: ").count(), 1, "{out}");
+
+    // --write records the files; verifying then matches them all, without a warning.
+    let o = kiln(d, &["data", "verify", "--write", "--data", "imgs"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("wrote imgs/SHA256SUMS (20 files)"), "{out}");
+    let list = std::fs::read_to_string(d.join("imgs/SHA256SUMS")).unwrap();
+    assert!(list.contains("  train/c1/1.png\n"), "{list}");
+    let o = kiln(d, &["data", "verify", "--data", "imgs"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("checksums: 20 file(s) match imgs/SHA256SUMS"),
+        "{out}"
+    );
+    assert!(!out.contains("warning"), "{out}");
+
+    // One changed byte: an error naming the file, and the hint for both cases.
+    let png = d.join("imgs/train/c1/1.png");
+    let mut bytes = std::fs::read(&png).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&png, bytes).unwrap();
+    let out = fails_clearly(
+        d,
+        &["data", "verify", "--data", "imgs"],
+        "error: imgs/train/c1/1.png has SHA-256",
+    );
+    let hint = hint_line(&out);
+    assert!(
+        hint.contains("`kiln data verify --write --data imgs`"),
+        "{out}"
+    );
+    assert!(hint.contains("kiln data download --dir NEW_DIR"), "{out}");
+    // The same failure stops training before it starts.
+    fails_clearly(
+        d,
+        &["train", "--data", "imgs", "--epochs", "1"],
+        "imgs/train/c1/1.png has SHA-256",
+    );
+    fails_clearly(d, &["data", "verify"], "pass --data PATH or set KILN_DATA");
 }

@@ -4,10 +4,14 @@
 //! followed by 1,024 red, 1,024 green and 1,024 blue bytes (32x32, row-major), which is
 //! already the CHW layout of [`Dataset`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use rayon::prelude::*;
 
 use crate::dataset::{CIFAR10_CLASSES, Dataset, Split};
+use crate::detect::Layout;
 use crate::error::{DataError, Result};
+use crate::integrity::{Mode, Verifier, check_distinct, read_layout_file, read_optional};
 
 /// Folder name of the binary version inside the official archive.
 pub const CIFAR10_BIN_DIR: &str = "cifar-10-batches-bin";
@@ -38,20 +42,66 @@ pub fn batch_files(split: Split) -> &'static [&'static str] {
     }
 }
 
+/// Every batch file of the layout, both splits, in order.
+pub const ALL_FILES: [&str; 6] = [
+    TRAIN_FILES[0],
+    TRAIN_FILES[1],
+    TRAIN_FILES[2],
+    TRAIN_FILES[3],
+    TRAIN_FILES[4],
+    TEST_FILE,
+];
+
 /// Loads one split from a `cifar-10-batches-bin` folder.
 ///
-/// Every file must exist and hold exactly 10,000 records with labels 0-9; the class names
-/// come from `batches.meta.txt` (the standard names when that file is absent).
+/// Every file must exist and hold exactly 10,000 records with labels 0-9, and no two batch
+/// files may be identical; the class names come from `batches.meta.txt` (the standard names
+/// when that file is absent). The files read are verified against the folder's checksum
+/// lists (see [`crate::integrity`]).
 pub fn load_cifar_binary(dir: &Path, split: Split) -> Result<Dataset> {
+    load(dir, split, &Mode::Verify)
+}
+
+pub(crate) fn load(dir: &Path, split: Split, mode: &Mode) -> Result<Dataset> {
+    let layout = Layout::CifarBinary(dir.to_path_buf());
     if !dir.is_dir() {
-        return Err(DataError::missing(dir));
+        return Err(DataError::DataDirMissing {
+            path: dir.to_path_buf(),
+        });
     }
-    let class_names = read_class_names(dir)?;
+    let verifier = Verifier::new(dir, None, mode)?;
+    let mut read = Vec::new();
+    let meta_path = dir.join(META_FILE);
+    let meta = read_optional(&meta_path)?;
+    if let Some(bytes) = &meta {
+        read.push((META_FILE.to_string(), verifier.check(META_FILE, bytes)?));
+    }
+    let class_names = parse_class_names(&meta_path, meta.as_deref())?;
     let files = batch_files(split);
+    // Read and hash the files in parallel; report the first failure in file order.
+    let contents: Vec<Result<(Vec<u8>, bool)>> = files
+        .par_iter()
+        .map(|name| {
+            let path = dir.join(name);
+            let bytes = read_layout_file(&path, &layout)?;
+            check_size(&path, bytes.len() as u64)?;
+            let listed = verifier.check(name, &bytes)?;
+            Ok((bytes, listed))
+        })
+        .collect();
+    let contents = contents.into_iter().collect::<Result<Vec<_>>>()?;
+    let loaded: Vec<(&str, &[u8])> = files
+        .iter()
+        .zip(&contents)
+        .map(|(n, (b, _))| (*n, b.as_slice()))
+        .collect();
+    check_distinct(dir, &ALL_FILES, &loaded)?;
     let mut images = Vec::with_capacity(files.len() * RECORDS_PER_BATCH * IMAGE_BYTES);
     let mut labels = Vec::with_capacity(files.len() * RECORDS_PER_BATCH);
-    for name in files {
-        read_batch_into(&dir.join(name), class_names.len(), &mut images, &mut labels)?;
+    for (name, (bytes, listed)) in files.iter().zip(&contents) {
+        let path = dir.join(name);
+        parse_records(&path, bytes, class_names.len(), &mut images, &mut labels)?;
+        read.push((name.to_string(), *listed));
     }
     let source = format!(
         "CIFAR-10 binary, {} split, {} images from {}",
@@ -59,34 +109,34 @@ pub fn load_cifar_binary(dir: &Path, split: Split) -> Result<Dataset> {
         labels.len(),
         dir.display()
     );
-    Dataset::new(images, labels, [3, 32, 32], class_names, source)
+    Ok(
+        Dataset::new(images, labels, [3, 32, 32], class_names, source)?
+            .with_integrity(verifier.finish(&read)),
+    )
 }
 
-/// Reads one batch file, appending its images and labels.
-pub fn read_batch_into(
+/// Fails unless `size` is the official batch size.
+fn check_size(path: &Path, size: u64) -> Result<()> {
+    let expected = (RECORDS_PER_BATCH * RECORD_BYTES) as u64;
+    if size != expected {
+        return Err(DataError::BadSize {
+            path: path.to_path_buf(),
+            size,
+            expected,
+        });
+    }
+    Ok(())
+}
+
+/// Splits the records of one batch file (`bytes`, read from `path`), appending images and labels.
+pub fn parse_records(
     path: &Path,
+    bytes: &[u8],
     num_classes: usize,
     images: &mut Vec<u8>,
     labels: &mut Vec<usize>,
 ) -> Result<()> {
-    let expected = (RECORDS_PER_BATCH * RECORD_BYTES) as u64;
-    let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
-    if meta.len() != expected {
-        return Err(DataError::BadSize {
-            path: path.to_path_buf(),
-            size: meta.len(),
-            expected,
-        });
-    }
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    if bytes.len() as u64 != expected {
-        // The file changed between stat and read.
-        return Err(DataError::BadSize {
-            path: path.to_path_buf(),
-            size: bytes.len() as u64,
-            expected,
-        });
-    }
+    check_size(path, bytes.len() as u64)?;
     for (index, record) in bytes.chunks_exact(RECORD_BYTES).enumerate() {
         let label = record[0] as usize;
         if label >= num_classes {
@@ -106,14 +156,20 @@ pub fn read_batch_into(
 /// Class names from `batches.meta.txt` (blank lines ignored); the ten standard names when the
 /// file is absent. A file with a number of names other than ten is an error.
 pub fn read_class_names(dir: &Path) -> Result<Vec<String>> {
-    let path: PathBuf = dir.join(META_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect());
-        }
-        Err(e) => return Err(DataError::io(&path, e)),
+    let path = dir.join(META_FILE);
+    let bytes = read_optional(&path)?;
+    parse_class_names(&path, bytes.as_deref())
+}
+
+/// Class names from the bytes of `batches.meta.txt` (`None`: the file is absent).
+fn parse_class_names(path: &Path, bytes: Option<&[u8]>) -> Result<Vec<String>> {
+    let Some(bytes) = bytes else {
+        return Ok(CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect());
     };
+    let text = std::str::from_utf8(bytes).map_err(|_| DataError::Format {
+        path: path.to_path_buf(),
+        reason: "not UTF-8 text".into(),
+    })?;
     let names: Vec<String> = text
         .lines()
         .map(str::trim)
@@ -122,7 +178,7 @@ pub fn read_class_names(dir: &Path) -> Result<Vec<String>> {
         .collect();
     if names.len() != CIFAR10_CLASSES.len() {
         return Err(DataError::Format {
-            path,
+            path: path.to_path_buf(),
             reason: format!(
                 "expected {} class names, one a line, found {}",
                 CIFAR10_CLASSES.len(),

@@ -9,14 +9,23 @@
 //! cannot call numpy, but it keeps such objects as their BUILD state, which is all we need:
 //! the shape and the raw bytes. Python 3 pickles of the same data (bytes stored through
 //! `_codecs.encode`) and numpy 2's `numpy._core` module name decode the same way.
+//!
+//! Integrity, as torchvision's `CIFAR10` checks it: without a checksum list of its own
+//! (`SHA256SUMS` or `MD5SUMS`) the folder's files must have the MD5s of the official release,
+//! [`OFFICIAL_MD5`]. Batches made by hand (converted, subsets, test fixtures) load once a list
+//! of their own lies beside them; that list then replaces the official MD5s.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use rayon::prelude::*;
 use serde_pickle::{DeOptions, HashableValue, Value};
 
+use crate::checksum::{Algorithm, ChecksumList, ChecksumSource};
 use crate::dataset::{CIFAR10_CLASSES, Dataset, Split};
+use crate::detect::Layout;
 use crate::error::{DataError, Result};
+use crate::integrity::{Mode, Verifier, check_distinct, read_layout_file, read_optional};
 
 /// Folder name of the python version inside the official archive.
 pub const CIFAR10_PY_DIR: &str = "cifar-10-batches-py";
@@ -33,23 +42,91 @@ pub const TEST_FILE: &str = "test_batch";
 /// The metadata pickle holding `label_names`.
 pub const META_FILE: &str = "batches.meta";
 
-/// Loads one split from a `cifar-10-batches-py` folder.
-pub fn load_cifar_python(dir: &Path, split: Split) -> Result<Dataset> {
-    if !dir.is_dir() {
-        return Err(DataError::missing(dir));
+/// Every batch file of the layout, both splits, in order.
+pub const ALL_FILES: [&str; 6] = [
+    TRAIN_FILES[0],
+    TRAIN_FILES[1],
+    TRAIN_FILES[2],
+    TRAIN_FILES[3],
+    TRAIN_FILES[4],
+    TEST_FILE,
+];
+
+/// MD5s of the files of the official `cifar-10-batches-py` (from `cifar-10-python.tar.gz`), as
+/// torchvision's `torchvision/datasets/cifar.py` (class `CIFAR10`: `train_list`, `test_list`,
+/// `meta`) lists them.
+pub const OFFICIAL_MD5: [(&str, &str); 7] = [
+    ("data_batch_1", "c99cafc152244af753f735de768cd75f"),
+    ("data_batch_2", "d4bba439e000b95fd0a9bffe97cbabec"),
+    ("data_batch_3", "54ebc095f3ab1f0389bbae665268c751"),
+    ("data_batch_4", "634d18415352ddfa80567beed471001a"),
+    ("data_batch_5", "482c414d41f54cd18b22e5b47cb7c3cb"),
+    ("test_batch", "40351d587109b95175f43aff81a1287e"),
+    ("batches.meta", "5ff9c542aee3614f3951f8cda6e48888"),
+];
+
+/// [`OFFICIAL_MD5`] as a checksum list.
+pub fn official_list() -> ChecksumList {
+    ChecksumList {
+        source: ChecksumSource::OfficialCifarPython,
+        algorithm: Algorithm::Md5,
+        entries: OFFICIAL_MD5
+            .iter()
+            .map(|(n, d)| (n.to_string(), d.to_string()))
+            .collect(),
     }
-    let class_names = read_label_names(dir)?;
+}
+
+/// Loads one split from a `cifar-10-batches-py` folder, verifying the files read (see the
+/// module documentation for which digests apply).
+pub fn load_cifar_python(dir: &Path, split: Split) -> Result<Dataset> {
+    load(dir, split, &Mode::Verify)
+}
+
+pub(crate) fn load(dir: &Path, split: Split, mode: &Mode) -> Result<Dataset> {
+    let layout = Layout::CifarPython(dir.to_path_buf());
+    if !dir.is_dir() {
+        return Err(DataError::DataDirMissing {
+            path: dir.to_path_buf(),
+        });
+    }
+    let verifier = Verifier::new(dir, Some(official_list()), mode)?;
+    let mut read = Vec::new();
+    let meta_path = dir.join(META_FILE);
+    let meta = read_optional(&meta_path)?;
+    if let Some(bytes) = &meta {
+        read.push((META_FILE.to_string(), verifier.check(META_FILE, bytes)?));
+    }
+    let class_names = match &meta {
+        Some(bytes) => parse_label_names(&meta_path, bytes)?,
+        None => CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect(),
+    };
     let files: &[&str] = match split {
         Split::Train => &TRAIN_FILES,
         Split::Test => std::slice::from_ref(&TEST_FILE),
     };
+    let contents: Vec<Result<(Vec<u8>, bool)>> = files
+        .par_iter()
+        .map(|name| {
+            let bytes = read_layout_file(&dir.join(name), &layout)?;
+            let listed = verifier.check(name, &bytes)?;
+            Ok((bytes, listed))
+        })
+        .collect();
+    let contents = contents.into_iter().collect::<Result<Vec<_>>>()?;
+    let loaded: Vec<(&str, &[u8])> = files
+        .iter()
+        .zip(&contents)
+        .map(|(n, (b, _))| (*n, b.as_slice()))
+        .collect();
+    check_distinct(dir, &ALL_FILES, &loaded)?;
     let mut images = Vec::new();
     let mut labels = Vec::new();
-    for name in files {
-        let path = dir.join(name);
-        let (imgs, labs) = read_batch(&path, class_names.len())?;
+    for (name, (bytes, listed)) in files.iter().zip(&contents) {
+        let (imgs, labs) = parse_batch(&dir.join(name), bytes, class_names.len())?;
         images.extend_from_slice(&imgs);
         labels.extend(labs);
+        read.push((name.to_string(), *listed));
     }
     let source = format!(
         "CIFAR-10 python, {} split, {} images from {}",
@@ -57,7 +134,10 @@ pub fn load_cifar_python(dir: &Path, split: Split) -> Result<Dataset> {
         labels.len(),
         dir.display()
     );
-    Dataset::new(images, labels, [3, 32, 32], class_names, source)
+    Ok(
+        Dataset::new(images, labels, [3, 32, 32], class_names, source)?
+            .with_integrity(verifier.finish(&read)),
+    )
 }
 
 /// True when `dir` looks like a `cifar-10-batches-py` folder.
@@ -65,9 +145,15 @@ pub fn looks_like_python_dir(dir: &Path) -> bool {
     dir.join(TRAIN_FILES[0]).is_file() || dir.join(TEST_FILE).is_file()
 }
 
-/// Decodes one batch pickle into CHW image bytes (3x32x32 each) and labels.
+/// Reads and decodes one batch pickle into CHW image bytes (3x32x32 each) and labels.
 pub fn read_batch(path: &Path, num_classes: usize) -> Result<(Vec<u8>, Vec<usize>)> {
-    let dict = read_dict(path)?;
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    parse_batch(path, &bytes, num_classes)
+}
+
+/// Decodes the bytes of one batch pickle (read from `path`) into images and labels.
+pub fn parse_batch(path: &Path, bytes: &[u8], num_classes: usize) -> Result<(Vec<u8>, Vec<usize>)> {
+    let dict = parse_dict(path, bytes)?;
     let fmt = |reason: String| DataError::Format {
         path: path.to_path_buf(),
         reason,
@@ -85,13 +171,27 @@ pub fn read_batch(path: &Path, num_classes: usize) -> Result<(Vec<u8>, Vec<usize
         _ => return Err(fmt("'labels' is not a list".into())),
     };
     if items.len() != rows {
-        return Err(fmt(format!("{} labels for {rows} images", items.len())));
+        return Err(fmt(format!(
+            "{} labels for {rows} images: record {} has {}",
+            items.len(),
+            items.len().min(rows),
+            if items.len() < rows {
+                "no label"
+            } else {
+                "a label but no image"
+            }
+        )));
     }
     let mut labels = Vec::with_capacity(rows);
     for (index, item) in items.iter().enumerate() {
         let label = match item {
             Value::I64(v) => *v,
-            _ => return Err(fmt(format!("label {index} is not an integer"))),
+            other => {
+                return Err(fmt(format!(
+                    "record {index}: the label is {}, not an integer",
+                    kind(other)
+                )));
+            }
         };
         if label < 0 || label as usize >= num_classes {
             return Err(DataError::BadLabel {
@@ -109,12 +209,17 @@ pub fn read_batch(path: &Path, num_classes: usize) -> Result<(Vec<u8>, Vec<usize
 /// Class names from `batches.meta` (`label_names`); the standard names when it is absent.
 pub fn read_label_names(dir: &Path) -> Result<Vec<String>> {
     let path = dir.join(META_FILE);
-    if !path.exists() {
-        return Ok(CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect());
+    match read_optional(&path)? {
+        Some(bytes) => parse_label_names(&path, &bytes),
+        None => Ok(CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect()),
     }
-    let dict = read_dict(&path)?;
+}
+
+/// Class names from the bytes of `batches.meta`.
+fn parse_label_names(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
+    let dict = parse_dict(path, bytes)?;
     let fmt = |reason: &str| DataError::Format {
-        path: path.clone(),
+        path: path.to_path_buf(),
         reason: reason.to_string(),
     };
     let names = match dict_get(&dict, "label_names") {
@@ -135,13 +240,12 @@ pub fn read_label_names(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Reads and unpickles a file whose top-level object must be a dict.
-fn read_dict(path: &Path) -> Result<BTreeMap<HashableValue, Value>> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+/// Unpickles the bytes of a file whose top-level object must be a dict.
+fn parse_dict(path: &Path, bytes: &[u8]) -> Result<BTreeMap<HashableValue, Value>> {
     let options = DeOptions::new()
         .keep_restore_state()
         .replace_unresolved_globals();
-    let value = serde_pickle::value_from_slice(&bytes, options).map_err(|e| DataError::Format {
+    let value = serde_pickle::value_from_slice(bytes, options).map_err(|e| DataError::Format {
         path: path.to_path_buf(),
         reason: format!("not a readable CIFAR-10 pickle (truncated or corrupt?): {e}"),
     })?;
@@ -200,10 +304,32 @@ fn ndarray_u8(value: &Value) -> std::result::Result<(usize, usize, Vec<u8>), Str
         _ => return Err("'data' has no raw byte payload".into()),
     };
     if raw.len() != rows * cols {
+        let detail = match cols {
+            0 => String::new(),
+            _ if raw.len() < rows * cols => {
+                format!(": record {} is cut short (truncated)", raw.len() / cols)
+            }
+            _ => ": more bytes than the shape holds".to_string(),
+        };
         return Err(format!(
-            "'data' holds {} bytes for shape [{rows}, {cols}]: not uint8 or truncated",
+            "'data' holds {} bytes for shape [{rows}, {cols}] of uint8{detail}",
             raw.len()
         ));
     }
     Ok((rows, cols, raw.clone()))
+}
+
+/// The kind of a pickled value, for messages.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::None => "None",
+        Value::Bool(_) => "a bool",
+        Value::I64(_) => "an integer",
+        Value::Int(_) => "an integer beyond 64 bits",
+        Value::F64(_) => "a float",
+        Value::Bytes(_) | Value::String(_) => "a string",
+        Value::List(_) | Value::Tuple(_) => "a sequence",
+        Value::Set(_) | Value::FrozenSet(_) => "a set",
+        Value::Dict(_) => "a dict",
+    }
 }

@@ -1,6 +1,7 @@
 //! The in-memory dataset: u8 CHW images, labels, class names and where they came from.
 
 use crate::error::{DataError, Result};
+use crate::integrity::{DataWarning, Integrity};
 
 /// The ten CIFAR-10 class names, in label order.
 pub const CIFAR10_CLASSES: [&str; 10] = [
@@ -52,6 +53,7 @@ pub struct Dataset {
     class_names: Vec<String>,
     source: String,
     synthetic: bool,
+    integrity: Integrity,
 }
 
 impl Dataset {
@@ -101,7 +103,25 @@ impl Dataset {
             class_names,
             source,
             synthetic: false,
+            integrity: Integrity::default(),
         })
+    }
+
+    /// Attaches what the loader verified.
+    pub(crate) fn with_integrity(mut self, integrity: Integrity) -> Self {
+        self.integrity = integrity;
+        self
+    }
+
+    /// What the loader verified of the files this dataset came from (empty for data built in
+    /// memory). Subsets keep their parent's.
+    pub fn integrity(&self) -> &Integrity {
+        &self.integrity
+    }
+
+    /// The loader's warnings, for the caller to show the user (see [`Integrity::warnings`]).
+    pub fn warnings(&self) -> &[DataWarning] {
+        &self.integrity.warnings
     }
 
     /// Marks the dataset as synthetic (made up, not real photographs).
@@ -221,6 +241,7 @@ impl Dataset {
             class_names: self.class_names.clone(),
             source: format!("{} (subset of {count} images)", self.source),
             synthetic: self.synthetic,
+            integrity: self.integrity.clone(),
         })
     }
 
@@ -255,6 +276,7 @@ impl Dataset {
             class_names: self.class_names.clone(),
             source: format!("{} (first {n} images)", self.source),
             synthetic: self.synthetic,
+            integrity: self.integrity.clone(),
         }
     }
 }

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use crate::cifar_binary::{self, CIFAR10_BIN_DIR};
 use crate::cifar_python::{self, CIFAR10_PY_DIR};
 use crate::dataset::{Dataset, Split};
-use crate::error::{DataError, HOW_TO_GET_DATA, Result};
+use crate::error::{DataError, Result};
 use crate::image_folder::{self, DEFAULT_SIZE};
+use crate::integrity::{Checksums, Mode};
 
 /// Environment variable naming the data folder.
 pub const DATA_ENV: &str = "KILN_DATA";
@@ -34,6 +35,26 @@ impl Layout {
             Layout::ImageFolder(p) => format!("image folder at {}", p.display()),
         }
     }
+
+    /// The kind of layout, in words ("CIFAR-10 binary folder").
+    pub fn name(&self) -> &'static str {
+        match self {
+            Layout::CifarBinary(_) => "CIFAR-10 binary folder",
+            Layout::CifarPython(_) => "CIFAR-10 python folder",
+            Layout::ImageFolderSplit(_) => "image folder (train/test)",
+            Layout::ImageFolder(_) => "image folder",
+        }
+    }
+
+    /// The layout's folder (where its checksum lists live).
+    pub fn dir(&self) -> &Path {
+        match self {
+            Layout::CifarBinary(p)
+            | Layout::CifarPython(p)
+            | Layout::ImageFolderSplit(p)
+            | Layout::ImageFolder(p) => p,
+        }
+    }
 }
 
 /// The folder named by `KILN_DATA`, when that variable is set and not empty.
@@ -50,9 +71,8 @@ pub fn default_data_dir() -> Option<PathBuf> {
 /// folder with `train/` and `test/`, and an image folder of class sub-folders.
 pub fn detect_layout(path: &Path) -> Result<Layout> {
     if !path.exists() {
-        return Err(DataError::Missing {
+        return Err(DataError::DataDirMissing {
             path: path.to_path_buf(),
-            hint: HOW_TO_GET_DATA.to_string(),
         });
     }
     if !path.is_dir() {
@@ -86,7 +106,7 @@ pub fn detect_layout(path: &Path) -> Result<Layout> {
     }
     Err(DataError::UnknownLayout {
         path: path.to_path_buf(),
-        looked_for: format!("{}; {HOW_TO_GET_DATA}", looked_for()),
+        looked_for: looked_for(),
     })
 }
 
@@ -100,14 +120,23 @@ fn looked_for() -> String {
 }
 
 /// Detects the layout of `path` and loads `split` from it (images resized to 32x32 where the
-/// layout is an image folder).
+/// layout is an image folder), verifying every file read against the folder's checksum lists
+/// (see [`crate::integrity`]); [`Dataset::integrity`] tells what was verified.
 pub fn load(path: &Path, split: Split) -> Result<Dataset> {
-    match detect_layout(path)? {
-        Layout::CifarBinary(dir) => cifar_binary::load_cifar_binary(&dir, split),
-        Layout::CifarPython(dir) => cifar_python::load_cifar_python(&dir, split),
-        Layout::ImageFolderSplit(root) => {
-            image_folder::load_image_folder_split(&root, split, DEFAULT_SIZE)
-        }
-        Layout::ImageFolder(root) => image_folder::load_image_folder(&root, DEFAULT_SIZE),
+    load_with(path, split, Checksums::Verify)
+}
+
+/// Like [`load`], with checksum verification chosen.
+pub fn load_with(path: &Path, split: Split, checksums: Checksums) -> Result<Dataset> {
+    load_layout(&detect_layout(path)?, split, &checksums.into())
+}
+
+/// Loads `split` of a detected layout.
+pub(crate) fn load_layout(layout: &Layout, split: Split, mode: &Mode) -> Result<Dataset> {
+    match layout {
+        Layout::CifarBinary(dir) => cifar_binary::load(dir, split, mode),
+        Layout::CifarPython(dir) => cifar_python::load(dir, split, mode),
+        Layout::ImageFolderSplit(root) => image_folder::load_split(root, split, DEFAULT_SIZE, mode),
+        Layout::ImageFolder(root) => image_folder::load_all(root, DEFAULT_SIZE, mode),
     }
 }

@@ -8,9 +8,11 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use md5::{Digest, Md5};
 
+use crate::checksum::hex;
 use crate::cifar_binary::{self, CIFAR10_BIN_DIR, RECORD_BYTES, RECORDS_PER_BATCH};
 use crate::dataset::Split;
 use crate::error::{DataError, Result};
+use crate::verify::write_checksums;
 
 pub use crate::error::CIFAR10_BINARY_URL;
 
@@ -34,7 +36,9 @@ pub fn download_cifar10(dest_dir: &Path, url: &str) -> Result<PathBuf> {
 ///   by hand), it is unpacked without downloading.
 /// - Otherwise the archive is fetched with a progress bar into a temporary name, its MD5 is
 ///   checked, it is renamed into place, then unpacked into a temporary folder which is renamed
-///   to `cifar-10-batches-bin` only once complete. Any failure removes the temporary files.
+///   to `cifar-10-batches-bin` only once complete and checked (sizes, labels, duplicates), with
+///   a `SHA256SUMS` of its files written in it, so that every later load verifies them.
+///   Any failure removes the temporary files.
 pub fn download_cifar10_with_md5(
     dest_dir: &Path,
     url: &str,
@@ -59,13 +63,16 @@ pub fn download_cifar10_with_md5(
     if !have_archive {
         fetch(url, dest_dir, &archive, &expected_md5)?;
     }
-    extract_dir_from_tar_gz(&archive, dest_dir, CIFAR10_BIN_DIR)?;
-    if !is_complete_binary_dir(&target) {
-        return Err(DataError::Format {
-            path: archive,
-            reason: format!("the archive does not hold a complete {CIFAR10_BIN_DIR}/ folder"),
-        });
-    }
+    let record = |inner: &Path| {
+        if !is_complete_binary_dir(inner) {
+            return Err(DataError::Format {
+                path: archive.clone(),
+                reason: format!("the archive does not hold a complete {CIFAR10_BIN_DIR}/ folder"),
+            });
+        }
+        write_checksums(inner).map(|_| ())
+    };
+    extract_dir_then(&archive, dest_dir, CIFAR10_BIN_DIR, &record)?;
     Ok(target)
 }
 
@@ -78,7 +85,7 @@ pub fn is_complete_binary_dir(dir: &Path) -> bool {
         .all(|f| std::fs::metadata(dir.join(f)).is_ok_and(|m| m.len() == expected))
 }
 
-/// MD5 of a file, lower-case hex.
+/// MD5 of a file, lower-case hex (read in pieces: archives can be large).
 pub fn md5_file(path: &Path) -> Result<String> {
     let mut file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     let mut hasher = Md5::new();
@@ -93,12 +100,8 @@ pub fn md5_file(path: &Path) -> Result<String> {
     Ok(hex(&hasher.finalize()))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A unique temporary name beside `path` (same folder, so a rename is atomic).
-fn temp_sibling(dir: &Path, stem: &str) -> PathBuf {
+/// A unique temporary name in `dir` (the folder of the final name, so a rename is atomic).
+pub(crate) fn temp_sibling(dir: &Path, stem: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     dir.join(format!(".{stem}.kiln-tmp-{}-{n}", std::process::id()))
@@ -123,7 +126,11 @@ fn fetch(url: &str, dest_dir: &Path, archive: &Path, expected_md5: &str) -> Resu
     let total = response.body().content_length();
     let tmp = temp_sibling(dest_dir, CIFAR10_ARCHIVE);
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+        let write_err = |source| DataError::Write {
+            path: tmp.clone(),
+            source,
+        };
+        let mut file = std::fs::File::create(&tmp).map_err(write_err)?;
         let bar = match total {
             Some(n) => ProgressBar::new(n),
             None => ProgressBar::new_spinner(),
@@ -145,8 +152,7 @@ fn fetch(url: &str, dest_dir: &Path, archive: &Path, expected_md5: &str) -> Resu
                 break;
             }
             hasher.update(&buf[..n]);
-            file.write_all(&buf[..n])
-                .map_err(|e| DataError::io(&tmp, e))?;
+            file.write_all(&buf[..n]).map_err(write_err)?;
             received += n as u64;
             bar.set_position(received);
         }
@@ -156,7 +162,7 @@ fn fetch(url: &str, dest_dir: &Path, archive: &Path, expected_md5: &str) -> Resu
         {
             return Err(download_err(format!("received {received} of {n} bytes")));
         }
-        file.sync_all().map_err(|e| DataError::io(&tmp, e))?;
+        file.sync_all().map_err(write_err)?;
         let actual = hex(&hasher.finalize());
         if actual != expected_md5 {
             return Err(DataError::Checksum {
@@ -178,6 +184,17 @@ fn fetch(url: &str, dest_dir: &Path, archive: &Path, expected_md5: &str) -> Resu
 /// top-level folder `name` from it to `dest_dir/name`; the temporary folder is removed whatever
 /// happens, so a failed or interrupted unpack leaves no half-extracted `name`.
 pub fn extract_dir_from_tar_gz(archive: &Path, dest_dir: &Path, name: &str) -> Result<PathBuf> {
+    extract_dir_then(archive, dest_dir, name, &|_| Ok(()))
+}
+
+/// Like [`extract_dir_from_tar_gz`], calling `prepare` on the unpacked folder before it is
+/// renamed into place; an error of `prepare` fails the unpack and leaves nothing behind.
+fn extract_dir_then(
+    archive: &Path,
+    dest_dir: &Path,
+    name: &str,
+    prepare: &dyn Fn(&Path) -> Result<()>,
+) -> Result<PathBuf> {
     let target = dest_dir.join(name);
     if target.exists() {
         return Err(DataError::Invalid(format!(
@@ -195,6 +212,7 @@ pub fn extract_dir_from_tar_gz(archive: &Path, dest_dir: &Path, name: &str) -> R
                 reason: format!("the archive holds no top-level {name}/ folder"),
             });
         }
+        prepare(&inner)?;
         std::fs::rename(&inner, &target).map_err(|e| DataError::io(&target, e))?;
         Ok(target.clone())
     })();

@@ -2,24 +2,41 @@
 
 use std::path::PathBuf;
 
+use crate::checksum::{Algorithm, ChecksumSource};
+use crate::detect::Layout;
+
 /// The official download of the CIFAR-10 binary version.
 pub const CIFAR10_BINARY_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
-
-/// How a user gets CIFAR-10 onto the machine; appended to errors about missing data.
-pub(crate) const HOW_TO_GET_DATA: &str = "run `kiln data download` to fetch CIFAR-10 \
-(or download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz by hand and unpack it), \
-then point `--data` (or KILN_DATA) at the folder that contains `cifar-10-batches-bin/`";
 
 /// Everything that can go wrong while reading, downloading or transforming data.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// A file or folder the reader needs does not exist.
-    #[error("{} is missing; {hint}", path.display())]
+    /// The data folder itself does not exist.
+    #[error("data folder {} does not exist", path.display())]
+    DataDirMissing {
+        /// The folder that was looked for.
+        path: PathBuf,
+    },
+
+    /// A file (or folder) that a dataset layout reads does not exist.
+    #[error(
+        "{} is missing from the {} {}",
+        path.display(),
+        layout.name(),
+        layout.dir().display()
+    )]
     Missing {
         /// The path that was looked for.
         path: PathBuf,
-        /// What to do about it.
-        hint: String,
+        /// The layout it belongs to.
+        layout: Layout,
+    },
+
+    /// A file the caller named (an image, say) that does not exist.
+    #[error("no such file: {}", path.display())]
+    NoSuchFile {
+        /// The path.
+        path: PathBuf,
     },
 
     /// An I/O error on a named path.
@@ -31,11 +48,21 @@ pub enum DataError {
         source: std::io::Error,
     },
 
+    /// A file that cannot be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
     /// A CIFAR-10 binary batch whose size is not the official 10,000 records.
     #[error(
         "{} has {size} bytes but a CIFAR-10 binary batch has exactly {expected} bytes \
-         (10,000 records of 3,073 bytes); the file is truncated or not a CIFAR-10 batch",
-        path.display()
+         (10,000 records of 3,073 bytes): {}",
+        path.display(),
+        size_detail(*size)
     )]
     BadSize {
         /// The file.
@@ -125,6 +152,40 @@ pub enum DataError {
         actual: String,
     },
 
+    /// A file whose digest differs from the one its checksum list records.
+    #[error(
+        "{} has {algorithm} {found} but {list} records {expected}: the file was damaged, \
+         changed or replaced; restore it from a good copy or download the dataset again{}",
+        path.display(),
+        official_note(list)
+    )]
+    ChecksumMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The digest algorithm.
+        algorithm: Algorithm,
+        /// The digest the list records (hex).
+        expected: String,
+        /// The digest of the file (hex).
+        found: String,
+        /// The list.
+        list: ChecksumSource,
+    },
+
+    /// Two batch files of one dataset with identical content.
+    #[error(
+        "{} and {} have identical content: one batch file was copied over the other; restore \
+         the overwritten one from a good copy or download the dataset again",
+        first.display(),
+        second.display()
+    )]
+    DuplicateFiles {
+        /// The file earlier in the layout's order.
+        first: PathBuf,
+        /// The later one.
+        second: PathBuf,
+    },
+
     /// An argument outside its valid range.
     #[error("invalid argument: {0}")]
     Invalid(String),
@@ -134,24 +195,38 @@ pub enum DataError {
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
 
 impl DataError {
-    /// Wraps an I/O error with the path it concerns; a not-found error becomes [`DataError::Missing`].
+    /// Wraps an I/O error with the path it concerns; a not-found error becomes
+    /// [`DataError::NoSuchFile`].
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();
         if source.kind() == std::io::ErrorKind::NotFound {
-            DataError::Missing {
-                path,
-                hint: HOW_TO_GET_DATA.to_string(),
-            }
+            DataError::NoSuchFile { path }
         } else {
             DataError::Io { path, source }
         }
     }
+}
 
-    /// A [`DataError::Missing`] with the standard hint about getting CIFAR-10.
-    pub(crate) fn missing(path: impl Into<PathBuf>) -> Self {
-        DataError::Missing {
-            path: path.into(),
-            hint: HOW_TO_GET_DATA.to_string(),
+/// What a wrong batch size says about the records.
+fn size_detail(size: u64) -> String {
+    let record = crate::cifar_binary::RECORD_BYTES as u64;
+    let (whole, rest) = (size / record, size % record);
+    if rest != 0 {
+        format!(
+            "record {whole} is cut short after {rest} of 3,073 bytes (truncated or not a CIFAR-10 batch)"
+        )
+    } else {
+        format!("it holds {whole} whole records instead of 10,000")
+    }
+}
+
+/// The extra advice of a mismatch against the official MD5s.
+fn official_note(list: &ChecksumSource) -> &'static str {
+    match list {
+        ChecksumSource::OfficialCifarPython => {
+            " (python batches made on purpose need a SHA256SUMS or MD5SUMS of their own beside \
+             them, which then replaces the official MD5s)"
         }
+        ChecksumSource::File(_) => "",
     }
 }

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use crate::dataset::{Dataset, Split};
 use crate::error::{DataError, Result};
+use crate::integrity::{Mode, Verifier};
 
 /// File extensions read as images (compared case-insensitively).
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
@@ -25,14 +26,25 @@ pub fn decode_image_file(path: &Path) -> Result<Vec<u8>> {
     decode_image_file_sized(path, DEFAULT_SIZE, DEFAULT_SIZE)
 }
 
-/// Decodes a PNG or JPEG file into RGB CHW bytes of shape `3 x height x width`.
+/// Decodes a PNG or JPEG file into RGB CHW bytes of shape `3 x height x width`. A missing
+/// file is [`DataError::NoSuchFile`].
 pub fn decode_image_file_sized(path: &Path, height: usize, width: usize) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decode_image_bytes(path, &bytes, height, width)
+}
+
+/// Decodes the bytes of a PNG or JPEG file (read from `path`) into RGB CHW bytes.
+pub fn decode_image_bytes(
+    path: &Path,
+    bytes: &[u8],
+    height: usize,
+    width: usize,
+) -> Result<Vec<u8>> {
     let image_err = |reason: String| DataError::Image {
         path: path.to_path_buf(),
         reason,
     };
-    let reader = image::ImageReader::open(path).map_err(|e| DataError::io(path, e))?;
-    let reader = reader
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
     let decoded = reader.decode().map_err(|e| image_err(e.to_string()))?;
@@ -91,22 +103,29 @@ pub fn looks_like_split_image_folder(root: &Path) -> bool {
     looks_like_image_folder(&root.join("train")) && looks_like_image_folder(&root.join("test"))
 }
 
-/// Loads `root/<class>/...` with its own sorted class list, resizing to `size x size`.
+/// Loads `root/<class>/...` with its own sorted class list, resizing to `size x size`; files
+/// are verified against `root`'s checksum lists (see [`crate::integrity`]).
 pub fn load_image_folder(root: &Path, size: usize) -> Result<Dataset> {
-    let classes = list_classes(root)?;
-    load_with_classes(
-        root,
-        &classes,
-        size,
-        &format!(
-            "image folder {} (no train/test split: all of it)",
-            root.display()
-        ),
-    )
+    load_all(root, size, &Mode::Verify)
 }
 
-/// Loads `root/<split>/<class>/...`, with classes from `root/train/` for both splits.
+pub(crate) fn load_all(root: &Path, size: usize, mode: &Mode) -> Result<Dataset> {
+    let classes = list_classes(root)?;
+    let verifier = Verifier::new(root, None, mode)?;
+    let desc = format!(
+        "image folder {} (no train/test split: all of it)",
+        root.display()
+    );
+    load_with_classes(root, root, &classes, size, &desc, &verifier)
+}
+
+/// Loads `root/<split>/<class>/...`, with classes from `root/train/` for both splits; files are
+/// verified against `root`'s checksum lists (names like `train/cat/0001.png`).
 pub fn load_image_folder_split(root: &Path, split: Split, size: usize) -> Result<Dataset> {
+    load_split(root, split, size, &Mode::Verify)
+}
+
+pub(crate) fn load_split(root: &Path, split: Split, size: usize, mode: &Mode) -> Result<Dataset> {
     let train = root.join("train");
     let classes = list_classes(&train)?;
     let dir = root.join(split.name());
@@ -121,11 +140,20 @@ pub fn load_image_folder_split(root: &Path, split: Split, size: usize) -> Result
         }
     }
     let desc = format!("image folder {}, {} split", root.display(), split);
-    load_with_classes(&dir, &classes, size, &desc)
+    let verifier = Verifier::new(root, None, mode)?;
+    load_with_classes(&dir, root, &classes, size, &desc, &verifier)
 }
 
-/// Reads every image of `root/<class>/` for the given class list (labels = positions in it).
-fn load_with_classes(root: &Path, classes: &[String], size: usize, desc: &str) -> Result<Dataset> {
+/// Reads every image of `root/<class>/` for the given class list (labels = positions in it),
+/// checking each file, named relative to `list_root`, with `verifier`.
+fn load_with_classes(
+    root: &Path,
+    list_root: &Path,
+    classes: &[String],
+    size: usize,
+    desc: &str,
+    verifier: &Verifier,
+) -> Result<Dataset> {
     if size == 0 {
         return Err(DataError::Invalid("image size must be positive".into()));
     }
@@ -157,17 +185,38 @@ fn load_with_classes(root: &Path, classes: &[String], size: usize, desc: &str) -
             reason: "no .png/.jpg/.jpeg files found".into(),
         });
     }
-    let decoded: Vec<Vec<u8>> = files
+    let names: Vec<String> = files.iter().map(|(p, _)| list_name(list_root, p)).collect();
+    let decoded: Vec<Result<(Vec<u8>, bool)>> = files
         .par_iter()
-        .map(|(p, _)| decode_image_file_sized(p, size, size))
-        .collect::<Result<_>>()?;
+        .zip(&names)
+        .map(|((p, _), name)| {
+            let bytes = std::fs::read(p).map_err(|e| DataError::io(p, e))?;
+            let listed = verifier.check(name, &bytes)?;
+            Ok((decode_image_bytes(p, &bytes, size, size)?, listed))
+        })
+        .collect();
+    let decoded = decoded.into_iter().collect::<Result<Vec<_>>>()?;
     let mut images = Vec::with_capacity(decoded.len() * 3 * size * size);
-    for img in &decoded {
-        images.extend_from_slice(img);
+    let mut read = Vec::with_capacity(decoded.len());
+    for ((img, listed), name) in decoded.into_iter().zip(names) {
+        images.extend_from_slice(&img);
+        read.push((name, listed));
     }
     let labels = files.iter().map(|(_, l)| *l).collect::<Vec<_>>();
     let source = format!("{desc}, {} images", labels.len());
-    Dataset::new(images, labels, [3, size, size], classes.to_vec(), source)
+    Ok(
+        Dataset::new(images, labels, [3, size, size], classes.to_vec(), source)?
+            .with_integrity(verifier.finish(&read)),
+    )
+}
+
+/// `path` relative to `root` with `/` separators, as a checksum list names it.
+fn list_name(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Calls `f` for every image file under `dir`, folders visited in sorted order and the files

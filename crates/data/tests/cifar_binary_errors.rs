@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 
 use kiln_data::cifar_binary::{RECORD_BYTES, RECORDS_PER_BATCH, encode_records};
-use kiln_data::{DataError, Split, load};
+use kiln_data::{DataError, Layout, Split, load};
 
 /// A valid 10,000-record batch with a byte pattern and labels cycling 0..9.
 fn valid_batch() -> Vec<u8> {
@@ -15,25 +15,22 @@ fn valid_batch() -> Vec<u8> {
     encode_records(&images, &labels)
 }
 
-/// `root/cifar-10-batches-bin/` with all six files valid (train files hard-linked to one).
+/// `root/cifar-10-batches-bin/` with all six files valid and distinct (the first image byte
+/// differs per file; identical batch files are an error of their own).
 fn valid_tree(root: &Path) -> std::path::PathBuf {
     let dir = root.join("cifar-10-batches-bin");
     std::fs::create_dir_all(&dir).unwrap();
-    let batch = valid_batch();
-    std::fs::write(dir.join("test_batch.bin"), &batch).unwrap();
-    for i in 1..=5 {
-        let path = dir.join(format!("data_batch_{i}.bin"));
-        // A hard link is enough (and fast); tests that corrupt a file replace it whole.
-        if std::fs::hard_link(dir.join("test_batch.bin"), &path).is_err() {
-            std::fs::write(&path, &batch).unwrap();
-        }
+    let mut batch = valid_batch();
+    let names = kiln_data::cifar_binary::ALL_FILES;
+    for (i, name) in names.iter().enumerate() {
+        batch[1] = i as u8;
+        std::fs::write(dir.join(name), &batch).unwrap();
     }
     dir
 }
 
-/// Replaces a (possibly hard-linked) file without touching its other links.
+/// Replaces a file's content.
 fn replace(path: &Path, bytes: &[u8]) {
-    std::fs::remove_file(path).unwrap();
     std::fs::write(path, bytes).unwrap();
 }
 
@@ -46,6 +43,13 @@ fn valid_generated_tree_loads() {
     assert_eq!(train.counts_per_class(), vec![5_000; 10]);
     // No batches.meta.txt: the standard class names.
     assert_eq!(train.class_names()[9], "truck");
+    // No checksum list: one warning, naming the folder.
+    assert_eq!(
+        train.warnings(),
+        [kiln_data::DataWarning::NoChecksumList {
+            dir: tmp.path().join("cifar-10-batches-bin")
+        }]
+    );
 }
 
 #[test]
@@ -69,6 +73,8 @@ fn truncated_file_names_file_and_size() {
         "{msg}"
     );
     assert!(msg.contains("30730000"), "{msg}");
+    // 30,729,000 bytes: 9,999 whole records and 2,073 bytes of record 9999.
+    assert!(msg.contains("record 9999 is cut short after 2073"), "{msg}");
 }
 
 #[test]
@@ -80,7 +86,9 @@ fn extra_whole_record_is_still_wrong_size() {
     replace(&dir.join("data_batch_2.bin"), &batch);
     let msg = load(&dir, Split::Train).unwrap_err().to_string();
     assert!(
-        msg.contains("data_batch_2.bin") && msg.contains("30733073"),
+        msg.contains("data_batch_2.bin")
+            && msg.contains("30733073")
+            && msg.contains("10001 whole records"),
         "{msg}"
     );
 }
@@ -112,18 +120,23 @@ fn label_out_of_range_names_file_and_record() {
 }
 
 #[test]
-fn missing_file_says_how_to_get_the_data() {
+fn missing_file_names_the_file_and_the_layout() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = valid_tree(tmp.path());
     std::fs::remove_file(dir.join("data_batch_5.bin")).unwrap();
     let err = load(tmp.path(), Split::Train).unwrap_err();
-    assert!(matches!(err, DataError::Missing { .. }), "{err}");
-    let msg = err.to_string();
-    assert!(msg.contains("data_batch_5.bin"), "{msg}");
     assert!(
-        msg.contains("kiln data download") && msg.contains("--data"),
+        matches!(&err, DataError::Missing { path, layout: Layout::CifarBinary(d) }
+            if path == &dir.join("data_batch_5.bin") && d == &dir),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("data_batch_5.bin") && msg.contains("CIFAR-10 binary folder"),
         "{msg}"
     );
+    // Library terms only: the command's flags are the CLI's to add.
+    assert!(!msg.contains("kiln") && !msg.contains("--"), "{msg}");
     // The test split is still readable.
     assert_eq!(load(tmp.path(), Split::Test).unwrap().len(), 10_000);
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use kiln_data::{DataError, Layout, Split, detect_layout, load};
+use kiln_data::{ChecksumSource, Checksums, DataError, Layout, Split, detect_layout, load};
 
 /// A protocol-2 pickle writer for exactly the objects of a CIFAR-10 batch, using Python 2
 /// `str` opcodes (SHORT_BINSTRING / BINSTRING) as the official files do.
@@ -46,8 +46,8 @@ impl Py2Pickle {
         self.out.extend(format!("{module}\n{name}\n").bytes());
         self.put();
     }
-    /// numpy's pickle of a C-ordered uint8 array of shape [rows, cols].
-    fn ndarray_u8(&mut self, rows: usize, cols: usize, raw: &[u8]) {
+    /// numpy's pickle of an array of `shape`, dtype byte order `order` ("|" for uint8).
+    fn ndarray(&mut self, shape: &[usize], order: &[u8], fortran: bool, raw: &[u8]) {
         self.global("numpy.core.multiarray", "_reconstruct");
         self.global("numpy", "ndarray");
         self.int(0);
@@ -58,9 +58,9 @@ impl Py2Pickle {
         self.put();
         self.out.push(b'(');
         self.int(1);
-        self.int(rows as i64);
-        self.int(cols as i64);
-        self.out.push(0x86); // TUPLE2
+        self.out.push(b'(');
+        shape.iter().for_each(|&d| self.int(d as i64));
+        self.out.push(b't'); // TUPLE (the shape)
         self.global("numpy", "dtype");
         self.string(b"u1");
         self.int(0);
@@ -70,28 +70,42 @@ impl Py2Pickle {
         self.put();
         self.out.push(b'(');
         self.int(3);
-        self.string(b"|");
+        self.string(order);
         self.out.extend(b"NNN");
         self.int(-1);
         self.int(-1);
         self.int(0);
         self.out.extend(b"tb"); // TUPLE, BUILD (dtype state)
-        self.out.push(0x89); // NEWFALSE: not Fortran order
+        self.out.push(if fortran { 0x88 } else { 0x89 }); // NEWTRUE / NEWFALSE: Fortran order
         self.string(raw);
         self.out.extend(b"tb"); // TUPLE, BUILD (array state)
     }
     fn batch(images: &[u8], labels: &[i64]) -> Vec<u8> {
+        let labels: Vec<Option<i64>> = labels.iter().map(|&l| Some(l)).collect();
+        Py2Pickle::batch_parts(&[labels.len(), 3072], b"|", false, images, &labels)
+    }
+    /// A batch with each part chosen; a label `None` is pickled as a string.
+    fn batch_parts(
+        shape: &[usize],
+        order: &[u8],
+        fortran: bool,
+        raw: &[u8],
+        labels: &[Option<i64>],
+    ) -> Vec<u8> {
         let mut p = Py2Pickle::default();
         p.out.extend([0x80, 2, b'}']);
         p.put();
         p.out.push(b'(');
         p.string(b"data");
-        p.ndarray_u8(labels.len(), 3072, images);
+        p.ndarray(shape, order, fortran, raw);
         p.string(b"labels");
         p.out.push(b']');
         p.put();
         p.out.push(b'(');
-        labels.iter().for_each(|&l| p.int(l));
+        labels.iter().for_each(|l| match l {
+            Some(l) => p.int(*l),
+            None => p.string(b"cat"),
+        });
         p.out.push(b'e');
         p.string(b"batch_label");
         p.string(b"training batch 1 of 5");
@@ -137,7 +151,14 @@ fn pattern(f: usize, n: usize) -> (Vec<u8>, Vec<i64>) {
     (images, labels)
 }
 
+/// The tree of Python-2-style pickles with a checksum list of its own (it is not the official
+/// release, whose MD5s apply to a folder without a list).
 fn write_py2_tree(root: &Path, n: usize) {
+    write_py2_tree_unlisted(root, n);
+    kiln_data::write_checksums(root).unwrap();
+}
+
+fn write_py2_tree_unlisted(root: &Path, n: usize) {
     let dir = root.join("cifar-10-batches-py");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("batches.meta"), Py2Pickle::meta(&NAMES)).unwrap();
@@ -175,6 +196,51 @@ fn reads_python2_style_pickles() {
     assert_eq!(train.label(24 + 5), lab2[5] as usize);
     let (img5, _) = pattern(5, 12);
     assert_eq!(test.images(), &img5[..]);
+    // Verified against the folder's own list, without warnings.
+    assert!(train.warnings().is_empty(), "{:?}", train.warnings());
+    assert_eq!(
+        train.integrity().sources,
+        [ChecksumSource::File(dir.join("SHA256SUMS"))]
+    );
+    assert_eq!(
+        train.integrity().verified.len(),
+        6,
+        "5 batches and batches.meta"
+    );
+}
+
+#[test]
+fn without_a_list_the_official_md5s_apply() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_py2_tree_unlisted(tmp.path(), 4);
+    let dir = tmp.path().join("cifar-10-batches-py");
+    let err = load(tmp.path(), Split::Test).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(
+            &err,
+            DataError::ChecksumMismatch {
+                list: ChecksumSource::OfficialCifarPython,
+                algorithm: kiln_data::Algorithm::Md5,
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    // batches.meta is read first; its official MD5 is torchvision's.
+    assert!(
+        msg.contains("batches.meta")
+            && msg.contains("5ff9c542aee3614f3951f8cda6e48888")
+            && msg.contains("official CIFAR-10 python release")
+            && msg.contains("SHA256SUMS or MD5SUMS of their own"),
+        "{msg}"
+    );
+    // Skipping checksums loads them; a list of the folder's own replaces the official MD5s.
+    let test = kiln_data::load_with(&dir, Split::Test, Checksums::Skip).unwrap();
+    assert_eq!(test.len(), 4);
+    let written = kiln_data::write_checksums(&dir).unwrap();
+    assert_eq!(written.not_official.len(), 7, "{written:?}");
+    assert_eq!(load(&dir, Split::Test).unwrap().len(), 4);
 }
 
 #[test]
@@ -182,28 +248,92 @@ fn python_pickle_errors_are_clear() {
     let tmp = tempfile::tempdir().unwrap();
     write_py2_tree(tmp.path(), 4);
     let dir = tmp.path().join("cifar-10-batches-py");
-    // Truncated pickle.
+    // The files below are broken on purpose with their list left as it was: checksums are
+    // skipped so that the format checks behind them are what answers.
+    let load_unchecked = |split| kiln_data::load_with(&dir, split, Checksums::Skip);
+    // Truncated pickle: the list catches it first, the format check without the list.
     let bytes = std::fs::read(dir.join("test_batch")).unwrap();
     std::fs::write(dir.join("test_batch"), &bytes[..bytes.len() / 2]).unwrap();
     let err = load(&dir, Split::Test).unwrap_err();
+    assert!(matches!(err, DataError::ChecksumMismatch { .. }), "{err}");
+    let err = load_unchecked(Split::Test).unwrap_err();
     assert!(matches!(err, DataError::Format { .. }), "{err}");
     assert!(err.to_string().contains("test_batch"), "{err}");
     // Label out of range.
     let (images, mut labels) = pattern(5, 4);
     labels[3] = 10;
     std::fs::write(dir.join("test_batch"), Py2Pickle::batch(&images, &labels)).unwrap();
-    let err = load(&dir, Split::Test).unwrap_err().to_string();
+    let err = load_unchecked(Split::Test).unwrap_err().to_string();
     assert!(
         err.contains("test_batch") && err.contains("record 3") && err.contains("10"),
         "{err}"
     );
     // Missing file.
     std::fs::remove_file(dir.join("data_batch_3")).unwrap();
-    let err = load(&dir, Split::Train).unwrap_err().to_string();
+    let err = load(&dir, Split::Train).unwrap_err();
     assert!(
-        err.contains("data_batch_3") && err.contains("kiln data download"),
-        "{err}"
+        matches!(&err, DataError::Missing { layout: Layout::CifarPython(d), .. } if d == &dir),
+        "{err:?}"
     );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("data_batch_3") && msg.contains("CIFAR-10 python folder"),
+        "{msg}"
+    );
+    assert!(!msg.contains("kiln") && !msg.contains("--"), "{msg}");
+}
+
+#[test]
+fn wrong_pickle_shapes_and_types_name_the_file_and_the_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_py2_tree(tmp.path(), 4);
+    let dir = tmp.path().join("cifar-10-batches-py");
+    let (img, lab) = pattern(5, 4);
+    let lab: Vec<Option<i64>> = lab.into_iter().map(Some).collect();
+    let mut str_label = lab.clone();
+    str_label[2] = None;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            Py2Pickle::batch_parts(&[4, 3000], b"|", false, &img[..12000], &lab),
+            "'data' has 3000 columns, expected 3072",
+        ),
+        (
+            Py2Pickle::batch_parts(&[4, 3, 1024], b"|", false, &img, &lab),
+            "'data' has 3 dimensions, expected 2",
+        ),
+        (
+            Py2Pickle::batch_parts(&[4, 3072], b"<", false, &img, &lab),
+            "multi-byte dtype (byte order '<')",
+        ),
+        (
+            Py2Pickle::batch_parts(&[4, 3072], b"|", true, &img, &lab),
+            "Fortran order",
+        ),
+        (
+            Py2Pickle::batch_parts(&[4, 3072], b"|", false, &img[..7000], &lab),
+            "'data' holds 7000 bytes for shape [4, 3072] of uint8: record 2 is cut short",
+        ),
+        (
+            Py2Pickle::batch_parts(&[4, 3072], b"|", false, &img, &str_label),
+            "record 2: the label is a string, not an integer",
+        ),
+        (
+            Py2Pickle::batch_parts(&[4, 3072], b"|", false, &img, &lab[..3]),
+            "3 labels for 4 images: record 3 has no label",
+        ),
+        (Py2Pickle::meta(&NAMES), "no 'data' entry"),
+        (vec![0x80, 2, b']', b'.'], "the pickle does not hold a dict"),
+    ];
+    for (bytes, needle) in cases {
+        std::fs::write(dir.join("test_batch"), bytes).unwrap();
+        let err = kiln_data::load_with(&dir, Split::Test, Checksums::Skip).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, DataError::Format { .. }), "{msg}");
+        assert!(
+            msg.contains("test_batch") && msg.contains(needle),
+            "expected {needle:?} in: {msg}"
+        );
+    }
 }
 
 /// python3 writes the batches: with numpy when importable, else with stand-in modules that
@@ -262,6 +392,7 @@ fn reads_pickles_written_by_python3() {
         "pickles written by python3 with {}",
         String::from_utf8_lossy(&out.stdout).trim()
     );
+    kiln_data::write_checksums(&dir).unwrap();
     let train = load(tmp.path(), Split::Train).unwrap();
     let test = load(tmp.path(), Split::Test).unwrap();
     assert_eq!((train.len(), test.len()), (45, 9));

@@ -10,16 +10,16 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use kiln_data::cifar_binary::{RECORD_BYTES, RECORDS_PER_BATCH, encode_records};
 use kiln_data::download::{download_cifar10, download_cifar10_with_md5, md5_file};
-use kiln_data::{DataError, Split, load};
+use kiln_data::{ChecksumSource, DataError, Split, load};
 
-/// A `.tar.gz` holding `cifar-10-batches-bin/` with six batches of the official size.
+/// A `.tar.gz` holding `cifar-10-batches-bin/` with six distinct batches of the official size.
 fn tarball() -> &'static Vec<u8> {
     static TARBALL: OnceLock<Vec<u8>> = OnceLock::new();
     TARBALL.get_or_init(|| {
         let n = RECORDS_PER_BATCH;
         let images: Vec<u8> = (0..n * 3072).map(|k| (k % 3072 / 12) as u8).collect();
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        let batch = encode_records(&images, &labels);
+        let mut batch = encode_records(&images, &labels);
         assert_eq!(batch.len(), n * RECORD_BYTES);
         let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
         let names = [
@@ -30,7 +30,8 @@ fn tarball() -> &'static Vec<u8> {
             "data_batch_5.bin",
             "test_batch.bin",
         ];
-        for name in names {
+        for (i, name) in names.iter().enumerate() {
+            batch[1] = i as u8; // identical batch files would be refused
             let mut header = tar::Header::new_gnu();
             header.set_size(batch.len() as u64);
             header.set_mode(0o644);
@@ -133,6 +134,23 @@ fn downloads_checks_and_unpacks() {
     let test = load(&dest, Split::Test).unwrap();
     assert_eq!(test.len(), 10_000);
     assert_eq!(test.counts_per_class(), vec![1_000; 10]);
+    // The unpacked folder got a SHA256SUMS of its files, which every load now verifies.
+    assert!(test.warnings().is_empty(), "{:?}", test.warnings());
+    assert_eq!(
+        test.integrity().sources,
+        [ChecksumSource::File(dir.join("SHA256SUMS"))]
+    );
+    assert_eq!(
+        test.integrity().verified,
+        ["batches.meta.txt", "test_batch.bin"]
+    );
+    let list = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    assert_eq!(list.lines().count(), 7, "{list}");
+    assert!(
+        !entries(&dir).iter().any(|e| e.contains("tmp")),
+        "{:?}",
+        entries(&dir)
+    );
     // Already there: returns at once, without contacting the (now finished) server.
     assert_eq!(download_cifar10_with_md5(&dest, &url, &md5).unwrap(), dir);
 }

@@ -120,9 +120,14 @@ fn unreadable_images_name_the_file() {
             .to_string()
             .contains("notes.png")
     );
+    // A missing file the caller named is plainly "no such file", nothing about datasets.
     let missing = tmp.path().join("nope.png");
-    let err = decode_image_file(&missing).unwrap_err().to_string();
-    assert!(err.contains("nope.png"), "{err}");
+    let err = decode_image_file(&missing).unwrap_err();
+    assert!(matches!(err, DataError::NoSuchFile { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("no such file: {}", missing.display())
+    );
 
     // Inside a folder, the broken file fails the load with its name.
     let root = tmp.path().join("tree");
@@ -150,11 +155,19 @@ fn unknown_layout_lists_what_was_looked_for() {
         assert!(msg.contains(needle), "missing '{needle}' in: {msg}");
     }
     let missing = tmp.path().join("no-such-dir");
-    let msg = load(&missing, Split::Train).unwrap_err().to_string();
+    let err = load(&missing, Split::Train).unwrap_err();
     assert!(
-        msg.contains("no-such-dir") && msg.contains("kiln data download"),
-        "{msg}"
+        matches!(&err, DataError::DataDirMissing { path } if path == &missing),
+        "{err:?}"
     );
+    let msg = err.to_string();
+    assert_eq!(
+        msg,
+        format!("data folder {} does not exist", missing.display())
+    );
+    // No CLI terms in the library: the CLI adds its hint.
+    let junk = detect_layout(tmp.path()).unwrap_err().to_string();
+    assert!(!junk.contains("kiln") && !junk.contains("--"), "{junk}");
     let file = tmp.path().join("readme.txt");
     assert!(matches!(
         detect_layout(&file),
