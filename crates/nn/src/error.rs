@@ -74,6 +74,17 @@ pub enum NnError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A model file that cannot be read as one.
+    #[error("model file {path}: {reason}")]
+    ModelFile { path: PathBuf, reason: String },
+    /// A layer that does not fit what comes before or after it.
+    #[error("layer {layer} ({kind}): {reason}")]
+    Layer {
+        /// The layer's state-dict prefix (`4`, `4.body.0`).
+        layer: String,
+        kind: &'static str,
+        reason: String,
+    },
     /// A configuration that cannot make a network.
     #[error("invalid model configuration: {0}")]
     Config(String),

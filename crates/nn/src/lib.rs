@@ -6,6 +6,7 @@ mod error;
 pub mod init;
 pub mod layers;
 mod loss;
+pub mod model;
 pub mod module;
 pub mod optim;
 pub mod profile;
@@ -14,6 +15,7 @@ pub mod state_dict;
 pub use config_net::{CONV_LAYERS, ConfigNet, ConfigNetConfig, ConvLayer, FeatureMaps};
 pub use error::{NnError, Result};
 pub use loss::CrossEntropyLoss;
+pub use model::{Architecture, LayerSpec, Model, ModelFile};
 pub use module::{Context, Module, TensorKind};
 pub use optim::{
     Adam, AdamConfig, Interval, LrSchedule, Optimizer, OptimizerState, ScheduleError, ScheduleKind,
