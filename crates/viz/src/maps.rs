@@ -4,9 +4,9 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
-use super::RenderError;
-use super::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, checked_size, line_height, width_of};
-use super::output::save_png;
+use crate::VizError;
+use crate::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, checked_size, line_height, width_of};
+use crate::output::save_png;
 
 const PAD: i64 = 12;
 const GAP: i64 = 6;
@@ -28,20 +28,20 @@ const MAP_TARGET: usize = 96;
 /// Tiles are enlarged `scale` times and laid out `cols` to a row, numbered under each.
 ///
 /// # Errors
-/// [`RenderError::InvalidInput`] for no filters, `cols == 0`, `scale == 0` or a filter
-/// whose weights are not `c × kh × kw` long; [`RenderError::TooLarge`]; I/O and encoding.
+/// [`VizError::InvalidInput`] for no filters, `cols == 0`, `scale == 0` or a filter
+/// whose weights are not `c × kh × kw` long; [`VizError::TooLarge`]; I/O and encoding.
 pub fn filter_grid(
     path: impl AsRef<Path>,
     title: &str,
     filters: &[(usize, usize, usize, Vec<f32>)],
     cols: usize,
     scale: u32,
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let mut tiles = Vec::with_capacity(filters.len());
     for (i, (c, kh, kw, w)) in filters.iter().enumerate() {
         let plane = kh * kw;
         if *c == 0 || plane == 0 || w.len() != c * plane {
-            return Err(RenderError::InvalidInput(format!(
+            return Err(VizError::InvalidInput(format!(
                 "filter {i}: {} weights do not make {c}×{kh}×{kw}",
                 w.len()
             )));
@@ -78,19 +78,19 @@ pub fn filter_grid(
 /// longer side, laid out `cols` to a row, and labelled `ch i` underneath.
 ///
 /// # Errors
-/// [`RenderError::InvalidInput`] for no maps, `cols == 0` or a map whose values are not
-/// `height × width` long; [`RenderError::TooLarge`]; I/O and encoding.
+/// [`VizError::InvalidInput`] for no maps, `cols == 0` or a map whose values are not
+/// `height × width` long; [`VizError::TooLarge`]; I/O and encoding.
 pub fn feature_map_grid(
     path: impl AsRef<Path>,
     title: &str,
     maps: &[(usize, usize, Vec<f32>)],
     cols: usize,
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let mut tiles = Vec::with_capacity(maps.len());
     let mut longest = 1;
     for (i, (h, w, v)) in maps.iter().enumerate() {
         if h * w == 0 || v.len() != h * w {
-            return Err(RenderError::InvalidInput(format!(
+            return Err(VizError::InvalidInput(format!(
                 "feature map {i}: {} values do not make {h}×{w}",
                 v.len()
             )));
@@ -141,10 +141,10 @@ fn draw_tiles(
     cols: usize,
     scale: u32,
     prefix: &str,
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let n = tiles.len();
     if n == 0 || cols == 0 || scale == 0 {
-        return Err(RenderError::InvalidInput(format!(
+        return Err(VizError::InvalidInput(format!(
             "a tile grid needs tiles, columns and a scale ({n} tiles, {cols} columns, scale {scale})"
         )));
     }

@@ -5,23 +5,23 @@ use std::path::{Path, PathBuf};
 
 use image::{ImageFormat, RgbImage};
 
-use super::RenderError;
+use crate::VizError;
 
 /// Encodes `img` as PNG and writes it to `path` atomically: the bytes go to a temporary
 /// file beside the target, which is then renamed over it, so a reader never sees a
 /// half-written picture. The parent folder must exist.
-pub(crate) fn save_png(path: &Path, img: &RgbImage) -> Result<(), RenderError> {
+pub(crate) fn save_png(path: &Path, img: &RgbImage) -> Result<(), VizError> {
     let mut bytes = Vec::new();
     img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)?;
     write_atomically(path, &bytes)
 }
 
 /// Writes `bytes` to a temporary sibling of `path`, then renames it to `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), VizError> {
     let tmp = temp_sibling(path)?;
     let io = |p: &Path| {
         let p = p.to_path_buf();
-        move |source| RenderError::Io { path: p, source }
+        move |source| VizError::Io { path: p, source }
     };
     let result = std::fs::File::create(&tmp)
         .and_then(|mut f| {
@@ -38,9 +38,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
 }
 
 /// `dir/.name.tmp-<pid>` beside `dir/name`.
-fn temp_sibling(path: &Path) -> Result<PathBuf, RenderError> {
+fn temp_sibling(path: &Path) -> Result<PathBuf, VizError> {
     let name = path.file_name().ok_or_else(|| {
-        RenderError::InvalidInput(format!("{} does not name a file", path.display()))
+        VizError::InvalidInput(format!("{} does not name a file", path.display()))
     })?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
@@ -70,6 +70,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("no/such/dir/a.png");
         let img = RgbImage::new(1, 1);
-        assert!(matches!(save_png(&path, &img), Err(RenderError::Io { .. })));
+        assert!(matches!(save_png(&path, &img), Err(VizError::Io { .. })));
     }
 }

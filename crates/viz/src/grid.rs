@@ -4,10 +4,10 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
-use super::RenderError;
-use super::canvas::{Anchor, Canvas, TEXT, WHITE, WRONG, line_height};
-use super::font::{text_width, wrap};
-use super::output::save_png;
+use crate::VizError;
+use crate::canvas::{Anchor, Canvas, TEXT, WHITE, WRONG, line_height};
+use crate::font::{text_width, wrap};
+use crate::output::save_png;
 
 const PAD: i64 = 12;
 const TITLE_PX: f32 = 20.0;
@@ -19,27 +19,27 @@ const MIN_CELL_W: i64 = 140;
 /// them); `channels` must be 1 (grey) or 3 (RGB).
 ///
 /// # Errors
-/// [`RenderError::InvalidInput`] for another channel count, a zero size or a length that
+/// [`VizError::InvalidInput`] for another channel count, a zero size or a length that
 /// is not `channels × height × width`.
 pub fn chw_to_rgb(
     channels: usize,
     height: usize,
     width: usize,
     data: &[u8],
-) -> Result<RgbImage, RenderError> {
+) -> Result<RgbImage, VizError> {
     if channels != 1 && channels != 3 {
-        return Err(RenderError::InvalidInput(format!(
+        return Err(VizError::InvalidInput(format!(
             "images need 1 or 3 channels, not {channels}"
         )));
     }
     let plane = height * width;
     if plane == 0 || data.len() != channels * plane {
-        return Err(RenderError::InvalidInput(format!(
+        return Err(VizError::InvalidInput(format!(
             "{} bytes do not make a {channels}×{height}×{width} image",
             data.len()
         )));
     }
-    let (w, h) = super::canvas::checked_size(width as u64, height as u64)?;
+    let (w, h) = crate::canvas::checked_size(width as u64, height as u64)?;
     Ok(RgbImage::from_fn(w, h, |x, y| {
         let i = y as usize * width + x as usize;
         if channels == 3 {
@@ -61,8 +61,8 @@ pub fn chw_to_rgb(
 /// `title` leaves the title out.
 ///
 /// # Errors
-/// [`RenderError::InvalidInput`] for no images, `cols == 0`, `scale == 0` or
-/// caption/flag counts that do not match; [`RenderError::TooLarge`]; I/O and encoding.
+/// [`VizError::InvalidInput`] for no images, `cols == 0`, `scale == 0` or
+/// caption/flag counts that do not match; [`VizError::TooLarge`]; I/O and encoding.
 pub fn image_grid(
     path: impl AsRef<Path>,
     title: &str,
@@ -71,15 +71,15 @@ pub fn image_grid(
     wrong: &[bool],
     cols: usize,
     scale: u32,
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let n = images.len();
     if n == 0 || cols == 0 || scale == 0 {
-        return Err(RenderError::InvalidInput(format!(
+        return Err(VizError::InvalidInput(format!(
             "an image grid needs images, columns and a scale ({n} images, {cols} columns, scale {scale})"
         )));
     }
     if (!captions.is_empty() && captions.len() != n) || (!wrong.is_empty() && wrong.len() != n) {
-        return Err(RenderError::InvalidInput(format!(
+        return Err(VizError::InvalidInput(format!(
             "{n} images but {} captions and {} wrong/right flags",
             captions.len(),
             wrong.len()

@@ -4,11 +4,11 @@ use std::path::Path;
 
 use image::Rgb;
 
-use super::RenderError;
-use super::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, line_height, width_of};
-use super::colormap::{blues, text_on};
-use super::output::save_png;
-use super::ticks::nice_ticks;
+use crate::VizError;
+use crate::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, line_height, width_of};
+use crate::colormap::{blues, text_on};
+use crate::output::save_png;
+use crate::ticks::nice_ticks;
 
 /// How the value in each heat-map cell (and on the colour bar) is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +48,8 @@ const NA_FILL: Rgb<u8> = Rgb([222, 222, 222]);
 /// cell is under 20 pixels (more than about 60 classes).
 ///
 /// # Errors
-/// [`RenderError::InvalidInput`] for an empty or ragged matrix or label counts that do
-/// not match; [`RenderError::TooLarge`]; I/O and encoding errors.
+/// [`VizError::InvalidInput`] for an empty or ragged matrix or label counts that do
+/// not match; [`VizError::TooLarge`]; I/O and encoding errors.
 pub fn heatmap<C, R, L>(
     path: impl AsRef<Path>,
     title: &str,
@@ -57,7 +57,7 @@ pub fn heatmap<C, R, L>(
     row_labels: &[R],
     col_labels: &[L],
     format: CellFormat,
-) -> Result<(), RenderError>
+) -> Result<(), VizError>
 where
     C: Copy + Into<Option<f64>>,
     R: AsRef<str>,
@@ -66,16 +66,16 @@ where
     let rows = matrix.len();
     let cols = matrix.first().map_or(0, Vec::len);
     if rows == 0 || cols == 0 {
-        return Err(RenderError::InvalidInput("the heat map is empty".into()));
+        return Err(VizError::InvalidInput("the heat map is empty".into()));
     }
     if let Some(i) = matrix.iter().position(|r| r.len() != cols) {
-        return Err(RenderError::InvalidInput(format!(
+        return Err(VizError::InvalidInput(format!(
             "heat-map row {i} has {} cells, row 0 has {cols}",
             matrix[i].len()
         )));
     }
     if row_labels.len() != rows || col_labels.len() != cols {
-        return Err(RenderError::InvalidInput(format!(
+        return Err(VizError::InvalidInput(format!(
             "{rows}×{cols} heat map with {} row labels and {} column labels",
             row_labels.len(),
             col_labels.len()
@@ -236,7 +236,7 @@ where
 }
 
 /// Widest label at `px` pixels.
-fn max_width<S: AsRef<str>>(labels: &[S], px: f32) -> Result<i64, RenderError> {
+fn max_width<S: AsRef<str>>(labels: &[S], px: f32) -> Result<i64, VizError> {
     let mut w = 0;
     for l in labels {
         w = w.max(width_of(l.as_ref(), px)?);

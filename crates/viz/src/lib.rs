@@ -1,9 +1,9 @@
-//! PNG pictures for the `kiln` command: training curves, confusion-matrix heat maps,
+//! PNG pictures: training curves, confusion-matrix heat maps,
 //! grids of sample images, learned filters and feature maps.
 //!
 //! All text uses DejaVu Sans compiled into the binary (`assets/DejaVuSans.ttf`, licence
 //! beside it), so no system font library is needed. Every function writes its PNG
-//! atomically (temporary file, then rename) and returns a [`RenderError`] instead of
+//! atomically (temporary file, then rename) and returns a [`VizError`] instead of
 //! panicking on bad input.
 
 mod canvas;
@@ -18,7 +18,7 @@ mod output;
 mod ticks;
 
 pub use chart::{ChartPanel, line_chart, line_charts, training_curves};
-pub use error::RenderError;
+pub use error::VizError;
 pub use grid::{chw_to_rgb, image_grid};
 pub use heatmap::{CellFormat, heatmap};
 pub use image::RgbImage;

@@ -7,27 +7,27 @@ use std::sync::OnceLock;
 
 use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
 
-use super::RenderError;
+use crate::VizError;
 
 /// The TrueType bytes of DejaVu Sans.
-static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// The parsed embedded font.
-pub(crate) fn font() -> Result<&'static FontRef<'static>, RenderError> {
+pub(crate) fn font() -> Result<&'static FontRef<'static>, VizError> {
     static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
     FONT.get_or_init(|| FontRef::try_from_slice(FONT_BYTES).ok())
         .as_ref()
-        .ok_or(RenderError::Font)
+        .ok_or(VizError::Font)
 }
 
 /// Height of a line box (ascent + |descent|) at `px` pixels.
-pub(crate) fn line_box_height(px: f32) -> Result<f32, RenderError> {
+pub(crate) fn line_box_height(px: f32) -> Result<f32, VizError> {
     let sf = font()?.as_scaled(PxScale::from(px));
     Ok(sf.ascent() - sf.descent())
 }
 
 /// Advance width of `text` at `px` pixels.
-pub(crate) fn text_width(text: &str, px: f32) -> Result<f32, RenderError> {
+pub(crate) fn text_width(text: &str, px: f32) -> Result<f32, VizError> {
     let sf = font()?.as_scaled(PxScale::from(px));
     let mut caret = 0.0;
     let mut prev = None;
@@ -48,7 +48,7 @@ pub(crate) fn rasterize(
     text: &str,
     px: f32,
     mut plot: impl FnMut(i32, i32, f32),
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let font = font()?;
     let sf = font.as_scaled(PxScale::from(px));
     let mut caret = 0.0;
@@ -73,7 +73,7 @@ pub(crate) fn rasterize(
 /// Splits `text` into lines no wider than `max_width` at `px` pixels: at explicit `\n`
 /// breaks; then, where a line is too wide, at its ` / ` separators (which the line break
 /// replaces); then greedily at spaces. A single word wider than the limit stays whole.
-pub(crate) fn wrap(text: &str, px: f32, max_width: f32) -> Result<Vec<String>, RenderError> {
+pub(crate) fn wrap(text: &str, px: f32, max_width: f32) -> Result<Vec<String>, VizError> {
     let mut lines = Vec::new();
     for para in text.split('\n') {
         if text_width(para, px)? <= max_width {

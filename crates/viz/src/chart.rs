@@ -4,11 +4,11 @@ use std::path::Path;
 
 use image::Rgb;
 
-use super::RenderError;
-use super::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, line_height, width_of};
-use super::colormap::SERIES;
-use super::output::save_png;
-use super::ticks::nice_ticks;
+use crate::VizError;
+use crate::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, line_height, width_of};
+use crate::colormap::SERIES;
+use crate::output::save_png;
+use crate::ticks::nice_ticks;
 
 const PANEL_W: i64 = 560;
 const PANEL_H: i64 = 420;
@@ -50,7 +50,7 @@ pub fn line_chart<S: AsRef<str>>(
     x_label: &str,
     y_label: &str,
     series: &[(S, Vec<(f64, f64)>)],
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let panel = ChartPanel {
         title: "",
         x_label,
@@ -64,14 +64,14 @@ pub fn line_chart<S: AsRef<str>>(
 /// to `path` as PNG (atomically); see [`line_chart`] for how each panel is drawn.
 ///
 /// # Errors
-/// [`RenderError::InvalidInput`] when `panels` is empty; I/O and encoding errors.
+/// [`VizError::InvalidInput`] when `panels` is empty; I/O and encoding errors.
 pub fn line_charts<S: AsRef<str>>(
     path: impl AsRef<Path>,
     title: &str,
     panels: &[ChartPanel<'_, S>],
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     if panels.is_empty() {
-        return Err(RenderError::InvalidInput("a chart needs a panel".into()));
+        return Err(VizError::InvalidInput("a chart needs a panel".into()));
     }
     let title_h = if title.is_empty() {
         0
@@ -99,7 +99,7 @@ pub fn training_curves<S: AsRef<str>>(
     title: &str,
     loss: &[(S, Vec<(f64, f64)>)],
     accuracy: &[(S, Vec<(f64, f64)>)],
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let panels = [
         ChartPanel {
             title: "loss",
@@ -168,7 +168,7 @@ fn draw_panel<S: AsRef<str>>(
     ox: i64,
     oy: i64,
     panel: &ChartPanel<'_, S>,
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let series: Vec<(&str, Vec<(f64, f64)>)> = panel
         .series
         .iter()
@@ -298,7 +298,7 @@ fn draw_legend(
     c: &mut Canvas,
     f: &Frame,
     series: &[(&str, Vec<(f64, f64)>)],
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let entries: Vec<(usize, &str)> = series
         .iter()
         .enumerate()
