@@ -133,9 +133,20 @@ impl Canvas {
         self.fill_rect(x + w - t, y, t, h, c);
     }
 
-    /// Copies `src` enlarged `scale` times (nearest neighbour) with its top-left at `(x, y)`.
-    pub(crate) fn blit_scaled(&mut self, x: i64, y: i64, src: &RgbImage, scale: u32) {
+    /// Copies `src` enlarged `scale` times (nearest neighbour), centred in the box of
+    /// `w × h` pixels whose top-left corner is `(x, y)`.
+    pub(crate) fn blit_centred(
+        &mut self,
+        x: i64,
+        y: i64,
+        w: i64,
+        h: i64,
+        src: &RgbImage,
+        scale: u32,
+    ) {
         let s = scale.max(1) as i64;
+        let x = x + (w - src.width() as i64 * s) / 2;
+        let y = y + (h - src.height() as i64 * s) / 2;
         for (sx, sy, p) in src.enumerate_pixels() {
             self.fill_rect(x + sx as i64 * s, y + sy as i64 * s, s, s, *p);
         }
@@ -202,4 +213,16 @@ pub(crate) fn line_height(px: f32) -> Result<i64, VizError> {
 /// Width in whole pixels of `text` at `px` pixels.
 pub(crate) fn width_of(text: &str, px: f32) -> Result<i64, VizError> {
     Ok(text_width(text, px)?.ceil() as i64)
+}
+
+/// Width in whole pixels of the widest of `texts` at `px` pixels (0 for none).
+pub(crate) fn widest(
+    texts: impl IntoIterator<Item = impl AsRef<str>>,
+    px: f32,
+) -> Result<i64, VizError> {
+    let mut w = 0;
+    for t in texts {
+        w = w.max(width_of(t.as_ref(), px)?);
+    }
+    Ok(w)
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use image::Rgb;
 
 use crate::VizError;
-use crate::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, line_height, width_of};
+use crate::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, line_height, widest};
 use crate::colormap::SERIES;
 use crate::output::save_png;
 use crate::ticks::nice_ticks;
@@ -193,10 +193,7 @@ fn draw_panel<S: AsRef<str>>(
     // Layout.
     let tick_h = line_height(TICK_PX)?;
     let axis_h = line_height(AXIS_PX)?;
-    let mut y_label_w = 0;
-    for l in &y_labels {
-        y_label_w = y_label_w.max(width_of(l, TICK_PX)?);
-    }
+    let y_label_w = widest(&y_labels, TICK_PX)?;
     let mut top = oy + PAD;
     if !panel.title.is_empty() {
         c.text(
@@ -289,8 +286,7 @@ fn draw_panel<S: AsRef<str>>(
 }
 
 fn series_color(i: usize) -> Rgb<u8> {
-    let (r, g, b) = SERIES[i % SERIES.len()];
-    Rgb([r, g, b])
+    SERIES[i % SERIES.len()]
 }
 
 /// Legend in the upper right, or the lower right when the lines end in the upper half.
@@ -313,10 +309,7 @@ fn draw_legend(
     let low = mean_end > (f.y.0 + f.y.1) / 2.0;
 
     let row_h = line_height(LEGEND_PX)? + 4;
-    let mut name_w = 0;
-    for (_, n) in &entries {
-        name_w = name_w.max(width_of(n, LEGEND_PX)?);
-    }
+    let name_w = widest(entries.iter().map(|e| e.1), LEGEND_PX)?;
     let (w, h) = (
         10 + 26 + 8 + name_w + 10,
         8 + row_h * entries.len() as i64 + 4,

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
+use ab_glyph::{Font, FontRef, GlyphId, PxScale, ScaleFont, point};
 
 use crate::VizError;
 
@@ -26,8 +26,9 @@ pub(crate) fn line_box_height(px: f32) -> Result<f32, VizError> {
     Ok(sf.ascent() - sf.descent())
 }
 
-/// Advance width of `text` at `px` pixels.
-pub(crate) fn text_width(text: &str, px: f32) -> Result<f32, VizError> {
+/// Lays out one line of `text` at `px` pixels: calls `place(glyph, x)` with each glyph
+/// and the x of its origin (kerning applied) and returns the advance width of the line.
+fn layout(text: &str, px: f32, mut place: impl FnMut(GlyphId, f32)) -> Result<f32, VizError> {
     let sf = font()?.as_scaled(PxScale::from(px));
     let mut caret = 0.0;
     let mut prev = None;
@@ -36,10 +37,16 @@ pub(crate) fn text_width(text: &str, px: f32) -> Result<f32, VizError> {
         if let Some(p) = prev {
             caret += sf.kern(p, id);
         }
+        place(id, caret);
         caret += sf.h_advance(id);
         prev = Some(id);
     }
     Ok(caret)
+}
+
+/// Advance width of `text` at `px` pixels.
+pub(crate) fn text_width(text: &str, px: f32) -> Result<f32, VizError> {
+    layout(text, px, |_, _| {})
 }
 
 /// Rasterises one line of `text` at `px` pixels; `plot(x, y, coverage)` receives pixel
@@ -50,23 +57,15 @@ pub(crate) fn rasterize(
     mut plot: impl FnMut(i32, i32, f32),
 ) -> Result<(), VizError> {
     let font = font()?;
-    let sf = font.as_scaled(PxScale::from(px));
-    let mut caret = 0.0;
-    let mut prev = None;
-    for c in text.chars() {
-        let id = sf.glyph_id(c);
-        if let Some(p) = prev {
-            caret += sf.kern(p, id);
-        }
-        let glyph = id.with_scale_and_position(px, point(caret, sf.ascent()));
+    let ascent = font.as_scaled(PxScale::from(px)).ascent();
+    layout(text, px, |id, x| {
+        let glyph = id.with_scale_and_position(px, point(x, ascent));
         if let Some(outline) = font.outline_glyph(glyph) {
             let b = outline.px_bounds();
             let (x0, y0) = (b.min.x as i32, b.min.y as i32);
             outline.draw(|x, y, cov| plot(x0 + x as i32, y0 + y as i32, cov));
         }
-        caret += sf.h_advance(id);
-        prev = Some(id);
-    }
+    })?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use crate::VizError;
 use crate::canvas::{Anchor, Canvas, TEXT, WHITE, WRONG, line_height};
 use crate::font::{text_width, wrap};
 use crate::output::save_png;
+use crate::tiles::TileGrid;
 
 const PAD: i64 = 12;
 const TITLE_PX: f32 = 20.0;
@@ -72,12 +73,8 @@ pub fn image_grid(
     cols: usize,
     scale: u32,
 ) -> Result<(), VizError> {
+    let grid = TileGrid::new("an image grid", images, cols, scale)?;
     let n = images.len();
-    if n == 0 || cols == 0 || scale == 0 {
-        return Err(VizError::InvalidInput(format!(
-            "an image grid needs images, columns and a scale ({n} images, {cols} columns, scale {scale})"
-        )));
-    }
     if (!captions.is_empty() && captions.len() != n) || (!wrong.is_empty() && wrong.len() != n) {
         return Err(VizError::InvalidInput(format!(
             "{n} images but {} captions and {} wrong/right flags",
@@ -85,11 +82,7 @@ pub fn image_grid(
             wrong.len()
         )));
     }
-    let cols = cols.min(n);
-    let rows = n.div_ceil(cols);
-    let s = scale as i64;
-    let tile_w = images.iter().map(|i| i.width() as i64).max().unwrap_or(1) * s;
-    let tile_h = images.iter().map(|i| i.height() as i64).max().unwrap_or(1) * s;
+    let (tile_w, tile_h) = (grid.tile_w, grid.tile_h);
     let cell_w = (tile_w + 2 * BORDER).max(MIN_CELL_W);
     let text_w = (cell_w - 6) as f32;
 
@@ -130,8 +123,9 @@ pub fn image_grid(
     };
     let head = PAD + title_h + legend_h + if title_h + legend_h > 0 { 8 } else { 0 };
     let gap = 16;
-    let width = 2 * PAD + cols as i64 * cell_w + (cols as i64 - 1) * gap;
-    let height = head + rows as i64 * cell_h + (rows as i64 - 1) * gap + PAD;
+    let (grid_w, grid_h) = grid.extent(cell_w, cell_h, gap);
+    let width = 2 * PAD + grid_w;
+    let height = head + grid_h + PAD;
     let mut c = Canvas::new(width as u64, height as u64, WHITE)?;
 
     let mut y = PAD;
@@ -146,7 +140,7 @@ pub fn image_grid(
     }
 
     for (i, img) in images.iter().enumerate() {
-        let (r, col) = ((i / cols) as i64, (i % cols) as i64);
+        let (r, col) = grid.place(i);
         let x = PAD + col * (cell_w + gap);
         let y = head + r * (cell_h + gap);
         let is_wrong = wrong.get(i).copied().unwrap_or(false);
@@ -167,9 +161,7 @@ pub fn image_grid(
             t,
             frame,
         );
-        let ix = fx + BORDER + (tile_w - img.width() as i64 * s) / 2;
-        let iy = y + BORDER + (tile_h - img.height() as i64 * s) / 2;
-        c.blit_scaled(ix, iy, img, scale);
+        c.blit_centred(fx + BORDER, y + BORDER, tile_w, tile_h, img, scale);
         if let Some(lines) = wrapped.get(i) {
             let ink = if is_wrong { WRONG } else { TEXT };
             let mut ty = y + tile_h + 2 * BORDER + 4;

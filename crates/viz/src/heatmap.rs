@@ -5,7 +5,7 @@ use std::path::Path;
 use image::Rgb;
 
 use crate::VizError;
-use crate::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, line_height, width_of};
+use crate::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, line_height, widest, width_of};
 use crate::colormap::{blues, text_on};
 use crate::output::save_png;
 use crate::ticks::nice_ticks;
@@ -105,11 +105,9 @@ where
     } else {
         8.0
     };
-    let mut value_w = width_of("n/a", value_px)?;
-    for v in &finite {
-        value_w = value_w.max(width_of(&format.format(*v), value_px)?);
-    }
-    let col_w = max_width(col_labels, LABEL_PX)?;
+    let values = finite.iter().map(|v| format.format(*v));
+    let value_w = widest(values.chain(["n/a".to_string()]), value_px)?;
+    let col_w = widest(col_labels, LABEL_PX)?;
     let base = if n <= 20 {
         48
     } else if n <= 40 {
@@ -132,13 +130,10 @@ where
     } else {
         line_height(TITLE_PX)?
     };
-    let row_w = max_width(row_labels, LABEL_PX)?;
+    let row_w = widest(row_labels, LABEL_PX)?;
     let col_block = if horizontal { label_h } else { col_w };
     let tick_marks = ticks(vmin, vmax, format);
-    let mut tick_w = 0;
-    for (_, t) in &tick_marks {
-        tick_w = tick_w.max(width_of(t, TICK_PX)?);
-    }
+    let tick_w = widest(tick_marks.iter().map(|t| &t.1), TICK_PX)?;
 
     let left = PAD + axis_h + 8 + row_w + 8;
     let top = PAD + title_h + if title_h > 0 { 14 } else { 0 };
@@ -233,15 +228,6 @@ where
         c.text(bar_x + BAR_W + 6, ty, text, TICK_PX, TEXT, Anchor::Left)?;
     }
     save_png(path.as_ref(), &c.into_image())
-}
-
-/// Widest label at `px` pixels.
-fn max_width<S: AsRef<str>>(labels: &[S], px: f32) -> Result<i64, VizError> {
-    let mut w = 0;
-    for l in labels {
-        w = w.max(width_of(l.as_ref(), px)?);
-    }
-    Ok(w)
 }
 
 /// Colour-bar ticks: four to six round values, labelled in the cell format.

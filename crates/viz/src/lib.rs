@@ -16,6 +16,7 @@ mod heatmap;
 mod maps;
 mod output;
 mod ticks;
+mod tiles;
 
 pub use chart::{ChartPanel, line_chart, line_charts, training_curves};
 pub use error::VizError;
