@@ -57,9 +57,10 @@ pub fn chw_to_rgb(
 ///
 /// `captions` is empty (no captions) or one per image; a caption may hold `\n`. When a
 /// caption is too wide for its cell, all captions break at their ` / ` separators (so
-/// `"truth: cat / pred: dog"` becomes two lines), and lines still too wide wrap at spaces. `wrong` is empty (nothing marked) or one flag per image: a
-/// flagged image gets a red frame and a red caption, and a legend line says so. An empty
-/// `title` leaves the title out.
+/// `"truth: cat / pred: dog"` becomes two lines), and lines still too wide wrap at
+/// spaces. `wrong` is empty (nothing marked) or one flag per image: a flagged image gets
+/// a red frame and a red caption, and a legend line says so. An empty `title` leaves the
+/// title out. Images of different sizes are centred in tiles that fit the largest.
 ///
 /// # Errors
 /// [`VizError::InvalidInput`] for no images, `cols == 0`, `scale == 0` or

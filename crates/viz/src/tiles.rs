@@ -27,7 +27,8 @@ impl TileGrid {
         let n = tiles.len();
         if n == 0 || cols == 0 || scale == 0 {
             return Err(VizError::InvalidInput(format!(
-                "{what} needs images, columns and a scale ({n} images, {cols} columns, scale {scale})"
+                "{what} needs at least one tile, one column and a scale of 1 or more \
+                 (got {n} tiles, {cols} columns, scale {scale})"
             )));
         }
         let cols = cols.min(n);
@@ -71,7 +72,12 @@ mod tests {
         assert_eq!(g.extent(10, 20, 3), (23, 43));
         let g = TileGrid::new("a grid", &tiles, 8, 1).unwrap();
         assert_eq!((g.cols, g.rows), (3, 1));
-        assert!(TileGrid::new("a grid", &[], 2, 1).is_err());
+        let err = TileGrid::new("a grid", &[], 2, 1)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("a grid needs at least one tile"), "{err}");
+        assert!(err.contains("(got 0 tiles, 2 columns, scale 1)"), "{err}");
         assert!(TileGrid::new("a grid", &tiles, 0, 1).is_err());
         assert!(TileGrid::new("a grid", &tiles, 2, 0).is_err());
     }
