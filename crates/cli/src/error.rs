@@ -19,7 +19,7 @@ pub enum CliError {
     #[error(transparent)]
     Metrics(#[from] kiln_metrics::MetricError),
     #[error("cannot draw the picture: {0}")]
-    Render(#[from] crate::render::RenderError),
+    Render(#[from] kiln_viz::VizError),
     #[error("{path}: {source}")]
     Io {
         path: std::path::PathBuf,

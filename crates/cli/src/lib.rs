@@ -1,5 +1,5 @@
 //! The `kiln` command as a library: argument definitions, the backend dispatch, one module per
-//! subcommand, and the PNG rendering.
+//! subcommand (pictures are drawn by `kiln_viz`).
 
 pub mod args;
 pub mod commands;
@@ -7,7 +7,6 @@ pub mod data_source;
 pub mod device;
 mod error;
 pub mod model_file;
-pub mod render;
 
 use std::path::Path;
 

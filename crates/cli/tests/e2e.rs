@@ -167,7 +167,7 @@ fn samples_predict_filters_and_features_draw_pictures() {
     // predict on a PNG written from a test image
     let img_path = t.root.join("pics/one.png");
     let data = kiln_data::synthetic(1, 5);
-    let rgb = kiln_cli::render::chw_to_rgb(3, 32, 32, data.image(0)).unwrap();
+    let rgb = kiln_viz::chw_to_rgb(3, 32, 32, data.image(0)).unwrap();
     rgb.save(&img_path).unwrap();
     let o = kiln(
         &t.root,

@@ -14,8 +14,8 @@ use crate::commands::{ensure_dir, write_json};
 use crate::data_source::load_test;
 use crate::device::Job;
 use crate::model_file;
-use crate::render::{CellFormat, heatmap};
 use crate::{CliError, Result};
+use kiln_viz::{CellFormat, heatmap};
 
 pub struct EvalJob {
     pub common: Common,

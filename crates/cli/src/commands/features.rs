@@ -7,8 +7,8 @@ use crate::args::{Common, FeaturesArgs};
 use crate::commands::ensure_dir;
 use crate::data_source::load_test;
 use crate::device::Job;
-use crate::render::feature_map_grid;
 use crate::{CliError, Result, model_file, normalize_u8};
+use kiln_viz::feature_map_grid;
 
 pub struct FeaturesJob {
     pub common: Common,

@@ -5,8 +5,8 @@ use kiln_tensor::Backend;
 use crate::args::{Common, FiltersArgs};
 use crate::commands::ensure_dir;
 use crate::device::Job;
-use crate::render::filter_grid;
 use crate::{CliError, Result, model_file};
+use kiln_viz::filter_grid;
 
 pub struct FiltersJob {
     pub common: Common,

@@ -7,8 +7,8 @@ use crate::args::{Common, SamplesArgs};
 use crate::commands::ensure_dir;
 use crate::data_source::load_test;
 use crate::device::Job;
-use crate::render::{chw_to_rgb, image_grid};
 use crate::{CliError, Result, model_file, normalize_u8};
+use kiln_viz::{chw_to_rgb, image_grid};
 
 pub struct SamplesJob {
     pub common: Common,

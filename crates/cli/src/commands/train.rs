@@ -10,8 +10,8 @@ use kiln_train::{FitOptions, RunConfig, TrainConfig, fit};
 use crate::args::{Common, TrainArgs};
 use crate::data_source::load_pair;
 use crate::device::Job;
-use crate::render::training_curves;
 use crate::{CliError, Result, io_err};
+use kiln_viz::training_curves;
 
 pub struct TrainJob {
     pub common: Common,

@@ -3,9 +3,9 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use kiln_cli::render::{
-    CellFormat, ChartPanel, RenderError, RgbImage, chw_to_rgb, feature_map_grid, filter_grid,
-    heatmap, image_grid, line_chart, line_charts, training_curves,
+use kiln_viz::{
+    CellFormat, ChartPanel, RgbImage, VizError, chw_to_rgb, feature_map_grid, filter_grid, heatmap,
+    image_grid, line_chart, line_charts, training_curves,
 };
 
 fn decode(path: &Path) -> RgbImage {
@@ -94,7 +94,7 @@ fn single_chart_and_degenerate_series() {
     let none: [ChartPanel<'_, &str>; 0] = [];
     assert!(matches!(
         line_charts(dir.path().join("x.png"), "", &none),
-        Err(RenderError::InvalidInput(_))
+        Err(VizError::InvalidInput(_))
     ));
 }
 
@@ -274,7 +274,7 @@ fn writes_are_atomic_and_errors_are_reported() {
     let maps = vec![(2, 2, vec![0.0, 1.0, 2.0, 3.0])];
     assert!(matches!(
         feature_map_grid(&path, "", &maps, 1),
-        Err(RenderError::Io { .. })
+        Err(VizError::Io { .. })
     ));
     // Nothing but the finished file is left behind.
     let ok = dir.path().join("ok.png");

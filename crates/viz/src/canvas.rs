@@ -2,8 +2,8 @@
 
 use image::{Rgb, RgbImage};
 
-use super::font::{line_box_height, rasterize, text_width};
-use super::{MAX_SIDE, RenderError};
+use crate::font::{line_box_height, rasterize, text_width};
+use crate::{MAX_SIDE, VizError};
 
 /// Common colours.
 pub(crate) const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
@@ -23,9 +23,9 @@ pub(crate) enum Anchor {
 }
 
 /// Checks a requested picture size against [`MAX_SIDE`] and converts it to `u32`.
-pub(crate) fn checked_size(width: u64, height: u64) -> Result<(u32, u32), RenderError> {
+pub(crate) fn checked_size(width: u64, height: u64) -> Result<(u32, u32), VizError> {
     if width == 0 || height == 0 || width > MAX_SIDE as u64 || height > MAX_SIDE as u64 {
-        return Err(RenderError::TooLarge {
+        return Err(VizError::TooLarge {
             width,
             height,
             max: MAX_SIDE,
@@ -41,7 +41,7 @@ pub(crate) struct Canvas {
 
 impl Canvas {
     /// A canvas of `width × height` filled with `background`.
-    pub(crate) fn new(width: u64, height: u64, background: Rgb<u8>) -> Result<Self, RenderError> {
+    pub(crate) fn new(width: u64, height: u64, background: Rgb<u8>) -> Result<Self, VizError> {
         let (w, h) = checked_size(width, height)?;
         Ok(Self {
             img: RgbImage::from_pixel(w, h, background),
@@ -133,9 +133,20 @@ impl Canvas {
         self.fill_rect(x + w - t, y, t, h, c);
     }
 
-    /// Copies `src` enlarged `scale` times (nearest neighbour) with its top-left at `(x, y)`.
-    pub(crate) fn blit_scaled(&mut self, x: i64, y: i64, src: &RgbImage, scale: u32) {
+    /// Copies `src` enlarged `scale` times (nearest neighbour), centred in the box of
+    /// `w × h` pixels whose top-left corner is `(x, y)`.
+    pub(crate) fn blit_centred(
+        &mut self,
+        x: i64,
+        y: i64,
+        w: i64,
+        h: i64,
+        src: &RgbImage,
+        scale: u32,
+    ) {
         let s = scale.max(1) as i64;
+        let x = x + (w - src.width() as i64 * s) / 2;
+        let y = y + (h - src.height() as i64 * s) / 2;
         for (sx, sy, p) in src.enumerate_pixels() {
             self.fill_rect(x + sx as i64 * s, y + sy as i64 * s, s, s, *p);
         }
@@ -150,7 +161,7 @@ impl Canvas {
         px: f32,
         color: Rgb<u8>,
         anchor: Anchor,
-    ) -> Result<(), RenderError> {
+    ) -> Result<(), VizError> {
         let w = text_width(text, px)? as i64;
         let x0 = match anchor {
             Anchor::Left => x,
@@ -171,7 +182,7 @@ impl Canvas {
         text: &str,
         px: f32,
         color: Rgb<u8>,
-    ) -> Result<(), RenderError> {
+    ) -> Result<(), VizError> {
         let w = text_width(text, px)? as i64;
         let bottom = cy + w / 2;
         rasterize(text, px, |tx, ty, cov| {
@@ -188,18 +199,30 @@ impl Canvas {
         text: &str,
         px: f32,
         color: Rgb<u8>,
-    ) -> Result<(), RenderError> {
+    ) -> Result<(), VizError> {
         let w = text_width(text, px)? as i64;
         self.text_vertical(x, top + w / 2, text, px, color)
     }
 }
 
 /// Height in whole pixels of a line of text at `px` pixels.
-pub(crate) fn line_height(px: f32) -> Result<i64, RenderError> {
+pub(crate) fn line_height(px: f32) -> Result<i64, VizError> {
     Ok(line_box_height(px)?.ceil() as i64)
 }
 
 /// Width in whole pixels of `text` at `px` pixels.
-pub(crate) fn width_of(text: &str, px: f32) -> Result<i64, RenderError> {
+pub(crate) fn width_of(text: &str, px: f32) -> Result<i64, VizError> {
     Ok(text_width(text, px)?.ceil() as i64)
+}
+
+/// Width in whole pixels of the widest of `texts` at `px` pixels (0 for none).
+pub(crate) fn widest(
+    texts: impl IntoIterator<Item = impl AsRef<str>>,
+    px: f32,
+) -> Result<i64, VizError> {
+    let mut w = 0;
+    for t in texts {
+        w = w.max(width_of(t.as_ref(), px)?);
+    }
+    Ok(w)
 }

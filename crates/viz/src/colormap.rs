@@ -35,15 +35,15 @@ pub(crate) fn text_on(bg: Rgb<u8>) -> Rgb<u8> {
 }
 
 /// Distinct line colours for chart series, in order of use.
-pub(crate) const SERIES: [(u8, u8, u8); 8] = [
-    (31, 100, 200),
-    (235, 120, 20),
-    (40, 160, 60),
-    (200, 40, 50),
-    (130, 90, 190),
-    (140, 90, 75),
-    (220, 110, 190),
-    (110, 110, 110),
+pub(crate) const SERIES: [Rgb<u8>; 8] = [
+    Rgb([31, 100, 200]),
+    Rgb([235, 120, 20]),
+    Rgb([40, 160, 60]),
+    Rgb([200, 40, 50]),
+    Rgb([130, 90, 190]),
+    Rgb([140, 90, 75]),
+    Rgb([220, 110, 190]),
+    Rgb([110, 110, 110]),
 ];
 
 #[cfg(test)]

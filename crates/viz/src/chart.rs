@@ -4,11 +4,11 @@ use std::path::Path;
 
 use image::Rgb;
 
-use super::RenderError;
-use super::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, line_height, width_of};
-use super::colormap::SERIES;
-use super::output::save_png;
-use super::ticks::nice_ticks;
+use crate::VizError;
+use crate::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, line_height, widest};
+use crate::colormap::SERIES;
+use crate::output::save_png;
+use crate::ticks::nice_ticks;
 
 const PANEL_W: i64 = 560;
 const PANEL_H: i64 = 420;
@@ -50,7 +50,7 @@ pub fn line_chart<S: AsRef<str>>(
     x_label: &str,
     y_label: &str,
     series: &[(S, Vec<(f64, f64)>)],
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let panel = ChartPanel {
         title: "",
         x_label,
@@ -64,14 +64,14 @@ pub fn line_chart<S: AsRef<str>>(
 /// to `path` as PNG (atomically); see [`line_chart`] for how each panel is drawn.
 ///
 /// # Errors
-/// [`RenderError::InvalidInput`] when `panels` is empty; I/O and encoding errors.
+/// [`VizError::InvalidInput`] when `panels` is empty; I/O and encoding errors.
 pub fn line_charts<S: AsRef<str>>(
     path: impl AsRef<Path>,
     title: &str,
     panels: &[ChartPanel<'_, S>],
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     if panels.is_empty() {
-        return Err(RenderError::InvalidInput("a chart needs a panel".into()));
+        return Err(VizError::InvalidInput("a chart needs a panel".into()));
     }
     let title_h = if title.is_empty() {
         0
@@ -99,7 +99,7 @@ pub fn training_curves<S: AsRef<str>>(
     title: &str,
     loss: &[(S, Vec<(f64, f64)>)],
     accuracy: &[(S, Vec<(f64, f64)>)],
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let panels = [
         ChartPanel {
             title: "loss",
@@ -168,7 +168,7 @@ fn draw_panel<S: AsRef<str>>(
     ox: i64,
     oy: i64,
     panel: &ChartPanel<'_, S>,
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let series: Vec<(&str, Vec<(f64, f64)>)> = panel
         .series
         .iter()
@@ -193,10 +193,7 @@ fn draw_panel<S: AsRef<str>>(
     // Layout.
     let tick_h = line_height(TICK_PX)?;
     let axis_h = line_height(AXIS_PX)?;
-    let mut y_label_w = 0;
-    for l in &y_labels {
-        y_label_w = y_label_w.max(width_of(l, TICK_PX)?);
-    }
+    let y_label_w = widest(&y_labels, TICK_PX)?;
     let mut top = oy + PAD;
     if !panel.title.is_empty() {
         c.text(
@@ -289,8 +286,7 @@ fn draw_panel<S: AsRef<str>>(
 }
 
 fn series_color(i: usize) -> Rgb<u8> {
-    let (r, g, b) = SERIES[i % SERIES.len()];
-    Rgb([r, g, b])
+    SERIES[i % SERIES.len()]
 }
 
 /// Legend in the upper right, or the lower right when the lines end in the upper half.
@@ -298,7 +294,7 @@ fn draw_legend(
     c: &mut Canvas,
     f: &Frame,
     series: &[(&str, Vec<(f64, f64)>)],
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let entries: Vec<(usize, &str)> = series
         .iter()
         .enumerate()
@@ -313,10 +309,7 @@ fn draw_legend(
     let low = mean_end > (f.y.0 + f.y.1) / 2.0;
 
     let row_h = line_height(LEGEND_PX)? + 4;
-    let mut name_w = 0;
-    for (_, n) in &entries {
-        name_w = name_w.max(width_of(n, LEGEND_PX)?);
-    }
+    let name_w = widest(entries.iter().map(|e| e.1), LEGEND_PX)?;
     let (w, h) = (
         10 + 26 + 8 + name_w + 10,
         8 + row_h * entries.len() as i64 + 4,

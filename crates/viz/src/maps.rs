@@ -4,9 +4,10 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
-use super::RenderError;
-use super::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, checked_size, line_height, width_of};
-use super::output::save_png;
+use crate::VizError;
+use crate::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, checked_size, line_height, width_of};
+use crate::output::save_png;
+use crate::tiles::TileGrid;
 
 const PAD: i64 = 12;
 const GAP: i64 = 6;
@@ -28,45 +29,28 @@ const MAP_TARGET: usize = 96;
 /// Tiles are enlarged `scale` times and laid out `cols` to a row, numbered under each.
 ///
 /// # Errors
-/// [`RenderError::InvalidInput`] for no filters, `cols == 0`, `scale == 0` or a filter
-/// whose weights are not `c × kh × kw` long; [`RenderError::TooLarge`]; I/O and encoding.
+/// [`VizError::InvalidInput`] for no filters, `cols == 0`, `scale == 0` or a filter
+/// whose weights are not `c × kh × kw` long; [`VizError::TooLarge`]; I/O and encoding.
 pub fn filter_grid(
     path: impl AsRef<Path>,
     title: &str,
     filters: &[(usize, usize, usize, Vec<f32>)],
     cols: usize,
     scale: u32,
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let mut tiles = Vec::with_capacity(filters.len());
     for (i, (c, kh, kw, w)) in filters.iter().enumerate() {
-        let plane = kh * kw;
-        if *c == 0 || plane == 0 || w.len() != c * plane {
-            return Err(RenderError::InvalidInput(format!(
-                "filter {i}: {} weights do not make {c}×{kh}×{kw}",
-                w.len()
-            )));
-        }
-        let (width, height) = checked_size(*kw as u64, *kh as u64)?;
-        let tile = if *c == 3 {
-            let (lo, hi) = min_max(w);
-            RgbImage::from_fn(width, height, |x, y| {
-                let p = y as usize * kw + x as usize;
-                let ch = [w[p], w[plane + p], w[2 * plane + p]];
-                if ch.iter().all(|v| v.is_finite()) {
-                    Rgb(ch.map(|v| normalise(v, lo, hi)))
-                } else {
-                    NON_FINITE
-                }
-            })
-        } else {
-            let mean: Vec<f32> = (0..plane)
-                .map(|p| (0..*c).map(|ch| w[ch * plane + p]).sum::<f32>() / *c as f32)
-                .collect();
-            grey_tile(width, height, &mean)
-        };
-        tiles.push(tile);
+        tiles.push(value_tile(&format!("filter {i}"), *c, *kh, *kw, w)?);
     }
-    draw_tiles(path.as_ref(), title, &tiles, cols, scale, "")
+    draw_tiles(
+        path.as_ref(),
+        "a filter grid",
+        title,
+        &tiles,
+        cols,
+        scale,
+        "",
+    )
 }
 
 /// Draws feature maps (activations of one sample, one map per channel) as grey tiles and
@@ -78,29 +62,64 @@ pub fn filter_grid(
 /// longer side, laid out `cols` to a row, and labelled `ch i` underneath.
 ///
 /// # Errors
-/// [`RenderError::InvalidInput`] for no maps, `cols == 0` or a map whose values are not
-/// `height × width` long; [`RenderError::TooLarge`]; I/O and encoding.
+/// [`VizError::InvalidInput`] for no maps, `cols == 0` or a map whose values are not
+/// `height × width` long; [`VizError::TooLarge`]; I/O and encoding.
 pub fn feature_map_grid(
     path: impl AsRef<Path>,
     title: &str,
     maps: &[(usize, usize, Vec<f32>)],
     cols: usize,
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let mut tiles = Vec::with_capacity(maps.len());
     let mut longest = 1;
     for (i, (h, w, v)) in maps.iter().enumerate() {
-        if h * w == 0 || v.len() != h * w {
-            return Err(RenderError::InvalidInput(format!(
-                "feature map {i}: {} values do not make {h}×{w}",
-                v.len()
-            )));
-        }
-        let (width, height) = checked_size(*w as u64, *h as u64)?;
+        tiles.push(value_tile(&format!("feature map {i}"), 1, *h, *w, v)?);
         longest = longest.max(*h).max(*w);
-        tiles.push(grey_tile(width, height, v));
     }
     let scale = (MAP_TARGET / longest).max(1) as u32;
-    draw_tiles(path.as_ref(), title, &tiles, cols, scale, "ch ")
+    draw_tiles(
+        path.as_ref(),
+        "a feature-map grid",
+        title,
+        &tiles,
+        cols,
+        scale,
+        "ch ",
+    )
+}
+
+/// A tile of `[c][h][w]` values normalised to their own minimum and maximum: in colour
+/// for three channels (normalised together), else grey from the mean over channels;
+/// non-finite values magenta. `name` says which tile in the error.
+///
+/// # Errors
+/// [`VizError::InvalidInput`] when `v` is not `c × h × w` long or a size is 0;
+/// [`VizError::TooLarge`].
+fn value_tile(name: &str, c: usize, h: usize, w: usize, v: &[f32]) -> Result<RgbImage, VizError> {
+    let plane = h * w;
+    if c == 0 || plane == 0 || v.len() != c * plane {
+        return Err(VizError::InvalidInput(format!(
+            "{name}: {} values do not make {c}×{h}×{w}",
+            v.len()
+        )));
+    }
+    let (width, height) = checked_size(w as u64, h as u64)?;
+    if c == 3 {
+        let (lo, hi) = min_max(v);
+        return Ok(RgbImage::from_fn(width, height, |x, y| {
+            let p = y as usize * w + x as usize;
+            let ch = [v[p], v[plane + p], v[2 * plane + p]];
+            if ch.iter().all(|x| x.is_finite()) {
+                Rgb(ch.map(|x| normalise(x, lo, hi)))
+            } else {
+                NON_FINITE
+            }
+        }));
+    }
+    let mean: Vec<f32> = (0..plane)
+        .map(|p| (0..c).map(|ch| v[ch * plane + p]).sum::<f32>() / c as f32)
+        .collect();
+    Ok(grey_tile(width, height, &mean))
 }
 
 /// Minimum and maximum of the finite values (`(0, 0)` when there are none).
@@ -133,27 +152,19 @@ fn grey_tile(width: u32, height: u32, v: &[f32]) -> RgbImage {
 }
 
 /// Lays out tiles enlarged `scale` times with a title; numbers them `prefix i` when
-/// there is room.
+/// there is room. `what` names the picture in errors.
 fn draw_tiles(
     path: &Path,
+    what: &str,
     title: &str,
     tiles: &[RgbImage],
     cols: usize,
     scale: u32,
     prefix: &str,
-) -> Result<(), RenderError> {
-    let n = tiles.len();
-    if n == 0 || cols == 0 || scale == 0 {
-        return Err(RenderError::InvalidInput(format!(
-            "a tile grid needs tiles, columns and a scale ({n} tiles, {cols} columns, scale {scale})"
-        )));
-    }
-    let cols = cols.min(n);
-    let rows = n.div_ceil(cols);
-    let s = scale as i64;
-    let tile_w = tiles.iter().map(|t| t.width() as i64).max().unwrap_or(1) * s;
-    let tile_h = tiles.iter().map(|t| t.height() as i64).max().unwrap_or(1) * s;
-    let label_w = width_of(&format!("{prefix}{}", n - 1), LABEL_PX)?;
+) -> Result<(), VizError> {
+    let grid = TileGrid::new(what, tiles, cols, scale)?;
+    let (tile_w, tile_h) = (grid.tile_w, grid.tile_h);
+    let label_w = width_of(&format!("{prefix}{}", tiles.len() - 1), LABEL_PX)?;
     let labelled = label_w <= tile_w + GAP;
     let label_h = if labelled {
         line_height(LABEL_PX)? + 2
@@ -172,22 +183,20 @@ fn draw_tiles(
     } else {
         width_of(title, TITLE_PX)?
     };
-    let grid_w = cols as i64 * cell_w + (cols as i64 - 1) * GAP;
+    let (grid_w, grid_h) = grid.extent(cell_w, cell_h, GAP);
     let width = (2 * PAD + grid_w).max(title_w + 2 * PAD);
-    let height = PAD + title_h + rows as i64 * cell_h + (rows as i64 - 1) * GAP + PAD;
+    let height = PAD + title_h + grid_h + PAD;
     let mut c = Canvas::new(width as u64, height as u64, WHITE)?;
     if !title.is_empty() {
         c.text(width / 2, PAD, title, TITLE_PX, TEXT, Anchor::Center)?;
     }
     let x0 = (width - grid_w) / 2;
     for (i, t) in tiles.iter().enumerate() {
-        let (r, col) = ((i / cols) as i64, (i % cols) as i64);
+        let (r, col) = grid.place(i);
         let x = x0 + col * (cell_w + GAP);
         let y = PAD + title_h + r * (cell_h + GAP);
         c.stroke_rect(x, y, cell_w, tile_h + 2, 1, Rgb([170, 170, 170]));
-        let ix = x + 1 + (tile_w - t.width() as i64 * s) / 2;
-        let iy = y + 1 + (tile_h - t.height() as i64 * s) / 2;
-        c.blit_scaled(ix, iy, t, scale);
+        c.blit_centred(x + 1, y + 1, tile_w, tile_h, t, scale);
         if labelled {
             let label = format!("{prefix}{i}");
             c.text(
@@ -216,5 +225,26 @@ mod tests {
         assert_eq!(normalise(3.0, 3.0, 3.0), 0);
         let t = grey_tile(2, 1, &[f32::INFINITY, 1.0]);
         assert_eq!(t.get_pixel(0, 0), &NON_FINITE);
+    }
+
+    #[test]
+    fn value_tiles_by_channel_count() {
+        // 3 channels, 1×2: red ramps 0 → 4, green constant 2, blue 4 → 0 (range 0..4).
+        let t = value_tile("t", 3, 1, 2, &[0.0, 4.0, 2.0, 2.0, 4.0, 0.0]).unwrap();
+        assert_eq!(t.get_pixel(0, 0), &Rgb([0, 128, 255]));
+        assert_eq!(t.get_pixel(1, 0), &Rgb([255, 128, 0]));
+        // 2 channels: grey from the mean, (1+3)/2 = 2 and (5+7)/2 = 6.
+        let t = value_tile("t", 2, 1, 2, &[1.0, 5.0, 3.0, 7.0]).unwrap();
+        assert_eq!(
+            (t.get_pixel(0, 0), t.get_pixel(1, 0)),
+            (&Rgb([0; 3]), &Rgb([255; 3]))
+        );
+        let t = value_tile("t", 3, 1, 1, &[0.0, f32::NAN, 1.0]).unwrap();
+        assert_eq!(t.get_pixel(0, 0), &NON_FINITE);
+        let err = value_tile("map 2", 1, 2, 2, &[0.0; 3])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("map 2: 3 values do not make 1×2×2"), "{err}");
+        assert!(value_tile("t", 0, 1, 1, &[]).is_err());
     }
 }

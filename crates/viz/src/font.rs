@@ -5,29 +5,30 @@
 
 use std::sync::OnceLock;
 
-use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
+use ab_glyph::{Font, FontRef, GlyphId, PxScale, ScaleFont, point};
 
-use super::RenderError;
+use crate::VizError;
 
 /// The TrueType bytes of DejaVu Sans.
-static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// The parsed embedded font.
-pub(crate) fn font() -> Result<&'static FontRef<'static>, RenderError> {
+pub(crate) fn font() -> Result<&'static FontRef<'static>, VizError> {
     static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
     FONT.get_or_init(|| FontRef::try_from_slice(FONT_BYTES).ok())
         .as_ref()
-        .ok_or(RenderError::Font)
+        .ok_or(VizError::Font)
 }
 
 /// Height of a line box (ascent + |descent|) at `px` pixels.
-pub(crate) fn line_box_height(px: f32) -> Result<f32, RenderError> {
+pub(crate) fn line_box_height(px: f32) -> Result<f32, VizError> {
     let sf = font()?.as_scaled(PxScale::from(px));
     Ok(sf.ascent() - sf.descent())
 }
 
-/// Advance width of `text` at `px` pixels.
-pub(crate) fn text_width(text: &str, px: f32) -> Result<f32, RenderError> {
+/// Lays out one line of `text` at `px` pixels: calls `place(glyph, x)` with each glyph
+/// and the x of its origin (kerning applied) and returns the advance width of the line.
+fn layout(text: &str, px: f32, mut place: impl FnMut(GlyphId, f32)) -> Result<f32, VizError> {
     let sf = font()?.as_scaled(PxScale::from(px));
     let mut caret = 0.0;
     let mut prev = None;
@@ -36,10 +37,16 @@ pub(crate) fn text_width(text: &str, px: f32) -> Result<f32, RenderError> {
         if let Some(p) = prev {
             caret += sf.kern(p, id);
         }
+        place(id, caret);
         caret += sf.h_advance(id);
         prev = Some(id);
     }
     Ok(caret)
+}
+
+/// Advance width of `text` at `px` pixels.
+pub(crate) fn text_width(text: &str, px: f32) -> Result<f32, VizError> {
+    layout(text, px, |_, _| {})
 }
 
 /// Rasterises one line of `text` at `px` pixels; `plot(x, y, coverage)` receives pixel
@@ -48,32 +55,24 @@ pub(crate) fn rasterize(
     text: &str,
     px: f32,
     mut plot: impl FnMut(i32, i32, f32),
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
     let font = font()?;
-    let sf = font.as_scaled(PxScale::from(px));
-    let mut caret = 0.0;
-    let mut prev = None;
-    for c in text.chars() {
-        let id = sf.glyph_id(c);
-        if let Some(p) = prev {
-            caret += sf.kern(p, id);
-        }
-        let glyph = id.with_scale_and_position(px, point(caret, sf.ascent()));
+    let ascent = font.as_scaled(PxScale::from(px)).ascent();
+    layout(text, px, |id, x| {
+        let glyph = id.with_scale_and_position(px, point(x, ascent));
         if let Some(outline) = font.outline_glyph(glyph) {
             let b = outline.px_bounds();
             let (x0, y0) = (b.min.x as i32, b.min.y as i32);
             outline.draw(|x, y, cov| plot(x0 + x as i32, y0 + y as i32, cov));
         }
-        caret += sf.h_advance(id);
-        prev = Some(id);
-    }
+    })?;
     Ok(())
 }
 
 /// Splits `text` into lines no wider than `max_width` at `px` pixels: at explicit `\n`
 /// breaks; then, where a line is too wide, at its ` / ` separators (which the line break
 /// replaces); then greedily at spaces. A single word wider than the limit stays whole.
-pub(crate) fn wrap(text: &str, px: f32, max_width: f32) -> Result<Vec<String>, RenderError> {
+pub(crate) fn wrap(text: &str, px: f32, max_width: f32) -> Result<Vec<String>, VizError> {
     let mut lines = Vec::new();
     for para in text.split('\n') {
         if text_width(para, px)? <= max_width {

@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 /// Why a picture could not be drawn or written.
 #[derive(Debug, thiserror::Error)]
-pub enum RenderError {
+pub enum VizError {
     /// The data handed in cannot be drawn (empty, wrong lengths, mismatched counts).
     #[error("cannot draw: {0}")]
     InvalidInput(String),
-    /// The picture would exceed the size limit of [`super::MAX_SIDE`] pixels a side.
+    /// The picture would exceed the size limit of [`crate::MAX_SIDE`] pixels a side.
     #[error("picture of {width}×{height} pixels is larger than allowed ({max} a side)")]
     TooLarge {
         /// Requested width.

@@ -1,18 +1,30 @@
 //! Writes sample pictures of every renderer into /tmp/kiln-render-samples (or the folder
 //! given as the first argument), for people to look at:
-//! `cargo run -p kiln-cli --release --example render_samples`.
+//! `cargo run -p kiln-viz --release --example render_samples`.
 //!
 //! Images come from the CIFAR-10 test batch when it is found (`KILN_CIFAR_DIR`, else
 //! `../shared/data/cifar-10-batches-bin` beside the workspace); otherwise synthetic ones.
 
 use std::path::{Path, PathBuf};
 
-use kiln_cli::render::{
+use kiln_viz::{
     CellFormat, RgbImage, chw_to_rgb, feature_map_grid, filter_grid, heatmap, image_grid,
     line_chart, training_curves,
 };
 
-use kiln_data::CIFAR10_CLASSES as CLASSES;
+/// The CIFAR-10 class names, in label order.
+const CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args()

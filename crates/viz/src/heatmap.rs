@@ -4,11 +4,11 @@ use std::path::Path;
 
 use image::Rgb;
 
-use super::RenderError;
-use super::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, line_height, width_of};
-use super::colormap::{blues, text_on};
-use super::output::save_png;
-use super::ticks::nice_ticks;
+use crate::VizError;
+use crate::canvas::{Anchor, Canvas, MUTED, TEXT, WHITE, line_height, widest, width_of};
+use crate::colormap::{blues, text_on};
+use crate::output::save_png;
+use crate::ticks::nice_ticks;
 
 /// How the value in each heat-map cell (and on the colour bar) is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,8 +48,8 @@ const NA_FILL: Rgb<u8> = Rgb([222, 222, 222]);
 /// cell is under 20 pixels (more than about 60 classes).
 ///
 /// # Errors
-/// [`RenderError::InvalidInput`] for an empty or ragged matrix or label counts that do
-/// not match; [`RenderError::TooLarge`]; I/O and encoding errors.
+/// [`VizError::InvalidInput`] for an empty or ragged matrix or label counts that do
+/// not match; [`VizError::TooLarge`]; I/O and encoding errors.
 pub fn heatmap<C, R, L>(
     path: impl AsRef<Path>,
     title: &str,
@@ -57,7 +57,7 @@ pub fn heatmap<C, R, L>(
     row_labels: &[R],
     col_labels: &[L],
     format: CellFormat,
-) -> Result<(), RenderError>
+) -> Result<(), VizError>
 where
     C: Copy + Into<Option<f64>>,
     R: AsRef<str>,
@@ -66,16 +66,16 @@ where
     let rows = matrix.len();
     let cols = matrix.first().map_or(0, Vec::len);
     if rows == 0 || cols == 0 {
-        return Err(RenderError::InvalidInput("the heat map is empty".into()));
+        return Err(VizError::InvalidInput("the heat map is empty".into()));
     }
     if let Some(i) = matrix.iter().position(|r| r.len() != cols) {
-        return Err(RenderError::InvalidInput(format!(
+        return Err(VizError::InvalidInput(format!(
             "heat-map row {i} has {} cells, row 0 has {cols}",
             matrix[i].len()
         )));
     }
     if row_labels.len() != rows || col_labels.len() != cols {
-        return Err(RenderError::InvalidInput(format!(
+        return Err(VizError::InvalidInput(format!(
             "{rows}×{cols} heat map with {} row labels and {} column labels",
             row_labels.len(),
             col_labels.len()
@@ -105,11 +105,9 @@ where
     } else {
         8.0
     };
-    let mut value_w = width_of("n/a", value_px)?;
-    for v in &finite {
-        value_w = value_w.max(width_of(&format.format(*v), value_px)?);
-    }
-    let col_w = max_width(col_labels, LABEL_PX)?;
+    let values = finite.iter().map(|v| format.format(*v));
+    let value_w = widest(values.chain(["n/a".to_string()]), value_px)?;
+    let col_w = widest(col_labels, LABEL_PX)?;
     let base = if n <= 20 {
         48
     } else if n <= 40 {
@@ -132,13 +130,10 @@ where
     } else {
         line_height(TITLE_PX)?
     };
-    let row_w = max_width(row_labels, LABEL_PX)?;
+    let row_w = widest(row_labels, LABEL_PX)?;
     let col_block = if horizontal { label_h } else { col_w };
     let tick_marks = ticks(vmin, vmax, format);
-    let mut tick_w = 0;
-    for (_, t) in &tick_marks {
-        tick_w = tick_w.max(width_of(t, TICK_PX)?);
-    }
+    let tick_w = widest(tick_marks.iter().map(|t| &t.1), TICK_PX)?;
 
     let left = PAD + axis_h + 8 + row_w + 8;
     let top = PAD + title_h + if title_h > 0 { 14 } else { 0 };
@@ -233,15 +228,6 @@ where
         c.text(bar_x + BAR_W + 6, ty, text, TICK_PX, TEXT, Anchor::Left)?;
     }
     save_png(path.as_ref(), &c.into_image())
-}
-
-/// Widest label at `px` pixels.
-fn max_width<S: AsRef<str>>(labels: &[S], px: f32) -> Result<i64, RenderError> {
-    let mut w = 0;
-    for l in labels {
-        w = w.max(width_of(l.as_ref(), px)?);
-    }
-    Ok(w)
 }
 
 /// Colour-bar ticks: four to six round values, labelled in the cell format.

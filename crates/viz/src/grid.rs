@@ -4,10 +4,11 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
-use super::RenderError;
-use super::canvas::{Anchor, Canvas, TEXT, WHITE, WRONG, line_height};
-use super::font::{text_width, wrap};
-use super::output::save_png;
+use crate::VizError;
+use crate::canvas::{Anchor, Canvas, TEXT, WHITE, WRONG, line_height};
+use crate::font::{text_width, wrap};
+use crate::output::save_png;
+use crate::tiles::TileGrid;
 
 const PAD: i64 = 12;
 const TITLE_PX: f32 = 20.0;
@@ -19,27 +20,27 @@ const MIN_CELL_W: i64 = 140;
 /// them); `channels` must be 1 (grey) or 3 (RGB).
 ///
 /// # Errors
-/// [`RenderError::InvalidInput`] for another channel count, a zero size or a length that
+/// [`VizError::InvalidInput`] for another channel count, a zero size or a length that
 /// is not `channels × height × width`.
 pub fn chw_to_rgb(
     channels: usize,
     height: usize,
     width: usize,
     data: &[u8],
-) -> Result<RgbImage, RenderError> {
+) -> Result<RgbImage, VizError> {
     if channels != 1 && channels != 3 {
-        return Err(RenderError::InvalidInput(format!(
+        return Err(VizError::InvalidInput(format!(
             "images need 1 or 3 channels, not {channels}"
         )));
     }
     let plane = height * width;
     if plane == 0 || data.len() != channels * plane {
-        return Err(RenderError::InvalidInput(format!(
+        return Err(VizError::InvalidInput(format!(
             "{} bytes do not make a {channels}×{height}×{width} image",
             data.len()
         )));
     }
-    let (w, h) = super::canvas::checked_size(width as u64, height as u64)?;
+    let (w, h) = crate::canvas::checked_size(width as u64, height as u64)?;
     Ok(RgbImage::from_fn(w, h, |x, y| {
         let i = y as usize * width + x as usize;
         if channels == 3 {
@@ -56,13 +57,14 @@ pub fn chw_to_rgb(
 ///
 /// `captions` is empty (no captions) or one per image; a caption may hold `\n`. When a
 /// caption is too wide for its cell, all captions break at their ` / ` separators (so
-/// `"truth: cat / pred: dog"` becomes two lines), and lines still too wide wrap at spaces. `wrong` is empty (nothing marked) or one flag per image: a
-/// flagged image gets a red frame and a red caption, and a legend line says so. An empty
-/// `title` leaves the title out.
+/// `"truth: cat / pred: dog"` becomes two lines), and lines still too wide wrap at
+/// spaces. `wrong` is empty (nothing marked) or one flag per image: a flagged image gets
+/// a red frame and a red caption, and a legend line says so. An empty `title` leaves the
+/// title out. Images of different sizes are centred in tiles that fit the largest.
 ///
 /// # Errors
-/// [`RenderError::InvalidInput`] for no images, `cols == 0`, `scale == 0` or
-/// caption/flag counts that do not match; [`RenderError::TooLarge`]; I/O and encoding.
+/// [`VizError::InvalidInput`] for no images, `cols == 0`, `scale == 0` or
+/// caption/flag counts that do not match; [`VizError::TooLarge`]; I/O and encoding.
 pub fn image_grid(
     path: impl AsRef<Path>,
     title: &str,
@@ -71,25 +73,17 @@ pub fn image_grid(
     wrong: &[bool],
     cols: usize,
     scale: u32,
-) -> Result<(), RenderError> {
+) -> Result<(), VizError> {
+    let grid = TileGrid::new("an image grid", images, cols, scale)?;
     let n = images.len();
-    if n == 0 || cols == 0 || scale == 0 {
-        return Err(RenderError::InvalidInput(format!(
-            "an image grid needs images, columns and a scale ({n} images, {cols} columns, scale {scale})"
-        )));
-    }
     if (!captions.is_empty() && captions.len() != n) || (!wrong.is_empty() && wrong.len() != n) {
-        return Err(RenderError::InvalidInput(format!(
+        return Err(VizError::InvalidInput(format!(
             "{n} images but {} captions and {} wrong/right flags",
             captions.len(),
             wrong.len()
         )));
     }
-    let cols = cols.min(n);
-    let rows = n.div_ceil(cols);
-    let s = scale as i64;
-    let tile_w = images.iter().map(|i| i.width() as i64).max().unwrap_or(1) * s;
-    let tile_h = images.iter().map(|i| i.height() as i64).max().unwrap_or(1) * s;
+    let (tile_w, tile_h) = (grid.tile_w, grid.tile_h);
     let cell_w = (tile_w + 2 * BORDER).max(MIN_CELL_W);
     let text_w = (cell_w - 6) as f32;
 
@@ -130,8 +124,9 @@ pub fn image_grid(
     };
     let head = PAD + title_h + legend_h + if title_h + legend_h > 0 { 8 } else { 0 };
     let gap = 16;
-    let width = 2 * PAD + cols as i64 * cell_w + (cols as i64 - 1) * gap;
-    let height = head + rows as i64 * cell_h + (rows as i64 - 1) * gap + PAD;
+    let (grid_w, grid_h) = grid.extent(cell_w, cell_h, gap);
+    let width = 2 * PAD + grid_w;
+    let height = head + grid_h + PAD;
     let mut c = Canvas::new(width as u64, height as u64, WHITE)?;
 
     let mut y = PAD;
@@ -146,7 +141,7 @@ pub fn image_grid(
     }
 
     for (i, img) in images.iter().enumerate() {
-        let (r, col) = ((i / cols) as i64, (i % cols) as i64);
+        let (r, col) = grid.place(i);
         let x = PAD + col * (cell_w + gap);
         let y = head + r * (cell_h + gap);
         let is_wrong = wrong.get(i).copied().unwrap_or(false);
@@ -167,9 +162,7 @@ pub fn image_grid(
             t,
             frame,
         );
-        let ix = fx + BORDER + (tile_w - img.width() as i64 * s) / 2;
-        let iy = y + BORDER + (tile_h - img.height() as i64 * s) / 2;
-        c.blit_scaled(ix, iy, img, scale);
+        c.blit_centred(fx + BORDER, y + BORDER, tile_w, tile_h, img, scale);
         if let Some(lines) = wrapped.get(i) {
             let ink = if is_wrong { WRONG } else { TEXT };
             let mut ty = y + tile_h + 2 * BORDER + 4;
