@@ -128,7 +128,8 @@ fn check_size(path: &Path, size: u64) -> Result<()> {
     Ok(())
 }
 
-/// Splits the records of one batch file (`bytes`, read from `path`), appending images and labels.
+/// Splits the records of one batch file (`bytes`, read from `path`), appending images and
+/// labels. The file must have the official size, 10,000 records.
 pub fn parse_records(
     path: &Path,
     bytes: &[u8],
@@ -137,17 +138,47 @@ pub fn parse_records(
     labels: &mut Vec<usize>,
 ) -> Result<()> {
     check_size(path, bytes.len() as u64)?;
-    for (index, record) in bytes.chunks_exact(RECORD_BYTES).enumerate() {
-        let label = record[0] as usize;
-        if label >= num_classes {
-            return Err(DataError::BadLabel {
-                path: path.to_path_buf(),
-                index,
-                label: label as i64,
-                max: num_classes - 1,
-            });
-        }
-        labels.push(label);
+    parse_record_bytes(path, bytes, num_classes, images, labels)
+}
+
+/// Splits any whole number of records (`bytes`, read from `path`), appending images and
+/// labels; every label must be below `num_classes`. Nothing is appended on error.
+pub fn parse_record_bytes(
+    path: &Path,
+    bytes: &[u8],
+    num_classes: usize,
+    images: &mut Vec<u8>,
+    labels: &mut Vec<usize>,
+) -> Result<()> {
+    if num_classes == 0 {
+        return Err(DataError::Invalid(
+            "CIFAR-10 records need at least one class".into(),
+        ));
+    }
+    if !bytes.len().is_multiple_of(RECORD_BYTES) {
+        return Err(DataError::Format {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{} bytes is not a whole number of {RECORD_BYTES}-byte records (a label byte and a 3x32x32 image each)",
+                bytes.len()
+            ),
+        });
+    }
+    let records = bytes.chunks_exact(RECORD_BYTES);
+    if let Some((index, r)) = records
+        .clone()
+        .enumerate()
+        .find(|(_, r)| usize::from(r[0]) >= num_classes)
+    {
+        return Err(DataError::BadLabel {
+            path: path.to_path_buf(),
+            index,
+            label: i64::from(r[0]),
+            max: num_classes - 1,
+        });
+    }
+    for record in records {
+        labels.push(usize::from(record[0]));
         images.extend_from_slice(&record[1..]);
     }
     Ok(())
@@ -162,7 +193,7 @@ pub fn read_class_names(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// Class names from the bytes of `batches.meta.txt` (`None`: the file is absent).
-fn parse_class_names(path: &Path, bytes: Option<&[u8]>) -> Result<Vec<String>> {
+pub fn parse_class_names(path: &Path, bytes: Option<&[u8]>) -> Result<Vec<String>> {
     let Some(bytes) = bytes else {
         return Ok(CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect());
     };

@@ -5,9 +5,9 @@
 //! `b'labels'`, a list of ints; `batches.meta` holds `b'label_names'`.
 //!
 //! The numpy array is pickled as `numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')`
-//! followed by a BUILD with the state `(1, shape, dtype, is_fortran, raw_bytes)`. serde-pickle
-//! cannot call numpy, but it keeps such objects as their BUILD state, which is all we need:
-//! the shape and the raw bytes. Python 3 pickles of the same data (bytes stored through
+//! followed by a BUILD with the state `(1, shape, dtype, is_fortran, raw_bytes)`. Kiln's
+//! restricted unpickler (`crate::pickle`) calls nothing, numpy included: it keeps such
+//! objects as their BUILD state, which is all we need, the shape and the raw bytes. Python 3 pickles of the same data (bytes stored through
 //! `_codecs.encode`) and numpy 2's `numpy._core` module name decode the same way.
 //!
 //! Integrity, as torchvision's `CIFAR10` checks it: without a checksum list of its own
@@ -15,17 +15,16 @@
 //! [`OFFICIAL_MD5`]. Batches made by hand (converted, subsets, test fixtures) load once a list
 //! of their own lies beside them; that list then replaces the official MD5s.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use rayon::prelude::*;
-use serde_pickle::{DeOptions, HashableValue, Value};
 
 use crate::checksum::{Algorithm, ChecksumList, ChecksumSource};
 use crate::dataset::{CIFAR10_CLASSES, Dataset, Split};
 use crate::detect::Layout;
 use crate::error::{DataError, Result};
 use crate::integrity::{Mode, Verifier, check_distinct, read_layout_file, read_optional};
+use crate::pickle::{Id, Obj, Pickle};
 
 /// Folder name of the python version inside the official archive.
 pub const CIFAR10_PY_DIR: &str = "cifar-10-batches-py";
@@ -153,23 +152,32 @@ pub fn read_batch(path: &Path, num_classes: usize) -> Result<(Vec<u8>, Vec<usize
 
 /// Decodes the bytes of one batch pickle (read from `path`) into images and labels.
 pub fn parse_batch(path: &Path, bytes: &[u8], num_classes: usize) -> Result<(Vec<u8>, Vec<usize>)> {
-    let dict = parse_dict(path, bytes)?;
+    if num_classes == 0 {
+        return Err(DataError::Invalid(
+            "CIFAR-10 batches need at least one class".into(),
+        ));
+    }
+    let pk = parse_dict(path, bytes)?;
     let fmt = |reason: String| DataError::Format {
         path: path.to_path_buf(),
         reason,
     };
-    let data = dict_get(&dict, "data").ok_or_else(|| fmt("no 'data' entry".into()))?;
-    let (rows, cols, raw) = ndarray_u8(data).map_err(fmt)?;
+    let data = pk
+        .dict_get(pk.top(), "data")
+        .ok_or_else(|| fmt("no 'data' entry".into()))?;
+    let (rows, cols, raw) = ndarray_u8(&pk, data).map_err(fmt)?;
     if cols != 3 * 32 * 32 {
         return Err(fmt(format!(
             "'data' has {cols} columns, expected 3072 (3x32x32 images)"
         )));
     }
-    let labels_v = dict_get(&dict, "labels").ok_or_else(|| fmt("no 'labels' entry".into()))?;
-    let items = match labels_v {
-        Value::List(v) | Value::Tuple(v) => v,
-        _ => return Err(fmt("'labels' is not a list".into())),
-    };
+    let labels_v = pk
+        .dict_get(pk.top(), "labels")
+        .ok_or_else(|| fmt("no 'labels' entry".into()))?;
+    let items = pk
+        .items(labels_v)
+        .filter(|_| matches!(pk.obj(labels_v), Obj::List(_) | Obj::Tuple(_)))
+        .ok_or_else(|| fmt("'labels' is not a list".into()))?;
     if items.len() != rows {
         return Err(fmt(format!(
             "{} labels for {rows} images: record {} has {}",
@@ -183,17 +191,17 @@ pub fn parse_batch(path: &Path, bytes: &[u8], num_classes: usize) -> Result<(Vec
         )));
     }
     let mut labels = Vec::with_capacity(rows);
-    for (index, item) in items.iter().enumerate() {
-        let label = match item {
-            Value::I64(v) => *v,
+    for (index, &item) in items.iter().enumerate() {
+        let label = match pk.obj(item) {
+            Obj::Int(v) => *v,
             other => {
                 return Err(fmt(format!(
                     "record {index}: the label is {}, not an integer",
-                    kind(other)
+                    other.kind()
                 )));
             }
         };
-        if label < 0 || label as usize >= num_classes {
+        if label < 0 || label as u64 >= num_classes as u64 {
             return Err(DataError::BadLabel {
                 path: path.to_path_buf(),
                 index,
@@ -203,7 +211,7 @@ pub fn parse_batch(path: &Path, bytes: &[u8], num_classes: usize) -> Result<(Vec
         }
         labels.push(label as usize);
     }
-    Ok((raw, labels))
+    Ok((raw.to_vec(), labels))
 }
 
 /// Class names from `batches.meta` (`label_names`); the standard names when it is absent.
@@ -216,22 +224,28 @@ pub fn read_label_names(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// Class names from the bytes of `batches.meta`.
-fn parse_label_names(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
-    let dict = parse_dict(path, bytes)?;
+pub fn parse_label_names(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
+    let pk = parse_dict(path, bytes)?;
     let fmt = |reason: &str| DataError::Format {
         path: path.to_path_buf(),
         reason: reason.to_string(),
     };
-    let names = match dict_get(&dict, "label_names") {
-        Some(Value::List(v)) => v,
+    let names = match pk.dict_get(pk.top(), "label_names") {
+        Some(id) if matches!(pk.obj(id), Obj::List(_)) => pk.items(id).unwrap_or_default(),
         _ => return Err(fmt("no 'label_names' list")),
     };
+    // the memo may repeat one long name: copy no more than the file could hold
+    let mut left = bytes.len();
     let names = names
         .iter()
-        .map(|v| match v {
-            Value::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
-            Value::String(s) => Ok(s.clone()),
-            _ => Err(fmt("a label name is not a string")),
+        .map(|&v| {
+            let b = pk
+                .bytes(v)
+                .ok_or_else(|| fmt("a label name is not a string"))?;
+            left = left
+                .checked_sub(b.len())
+                .ok_or_else(|| fmt("the label names are longer than the file"))?;
+            Ok(String::from_utf8_lossy(b).into_owned())
         })
         .collect::<Result<Vec<_>>>()?;
     if names.is_empty() {
@@ -241,16 +255,13 @@ fn parse_label_names(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
 }
 
 /// Unpickles the bytes of a file whose top-level object must be a dict.
-fn parse_dict(path: &Path, bytes: &[u8]) -> Result<BTreeMap<HashableValue, Value>> {
-    let options = DeOptions::new()
-        .keep_restore_state()
-        .replace_unresolved_globals();
-    let value = serde_pickle::value_from_slice(bytes, options).map_err(|e| DataError::Format {
+fn parse_dict<'a>(path: &Path, bytes: &'a [u8]) -> Result<Pickle<'a>> {
+    let pk = Pickle::parse(bytes).map_err(|e| DataError::Format {
         path: path.to_path_buf(),
         reason: format!("not a readable CIFAR-10 pickle (truncated or corrupt?): {e}"),
     })?;
-    match value {
-        Value::Dict(d) => Ok(d),
+    match pk.obj(pk.top()) {
+        Obj::Dict(_) => Ok(pk),
         _ => Err(DataError::Format {
             path: path.to_path_buf(),
             reason: "the pickle does not hold a dict".into(),
@@ -258,37 +269,32 @@ fn parse_dict(path: &Path, bytes: &[u8]) -> Result<BTreeMap<HashableValue, Value
     }
 }
 
-/// Looks a key up as Python 2 `str` (bytes) or Python 3 `str`.
-fn dict_get<'a>(dict: &'a BTreeMap<HashableValue, Value>, key: &str) -> Option<&'a Value> {
-    dict.get(&HashableValue::Bytes(key.as_bytes().to_vec()))
-        .or_else(|| dict.get(&HashableValue::String(key.to_string())))
-}
-
-/// Extracts `(rows, cols, bytes)` from the BUILD state of a pickled 2-D numpy u8 array.
-fn ndarray_u8(value: &Value) -> std::result::Result<(usize, usize, Vec<u8>), String> {
-    let state = match value {
-        Value::Tuple(s) if s.len() == 5 => s,
+/// Extracts `(rows, cols, bytes)` from the BUILD state of a pickled 2-D numpy u8 array,
+/// `(version, shape, dtype, fortran, raw)`.
+fn ndarray_u8<'p>(
+    pk: &'p Pickle<'_>,
+    value: Id,
+) -> std::result::Result<(usize, usize, &'p [u8]), String> {
+    let state = match pk.obj(value) {
+        Obj::Tuple(s) if s.len() == 5 => s,
         _ => return Err("'data' is not a pickled numpy array".into()),
     };
-    let shape = match &state[1] {
-        Value::Tuple(dims) => dims
-            .iter()
-            .map(|d| match d {
-                Value::I64(v) if *v >= 0 => Ok(*v as usize),
-                _ => Err("bad array dimension".to_string()),
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?,
-        _ => return Err("'data' has no shape".into()),
-    };
+    let shape = pk
+        .items(state[1])
+        .filter(|_| matches!(pk.obj(state[1]), Obj::Tuple(_)))
+        .ok_or("'data' has no shape")?
+        .iter()
+        .map(|&d| match pk.obj(d) {
+            Obj::Int(v) if *v >= 0 => usize::try_from(*v).map_err(|_| "bad array dimension"),
+            _ => Err("bad array dimension"),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let [rows, cols] = shape[..] else {
         return Err(format!("'data' has {} dimensions, expected 2", shape.len()));
     };
-    if let Value::Tuple(dtype) = &state[2] {
-        let order = match dtype.get(1) {
-            Some(Value::String(s)) => s.as_bytes(),
-            Some(Value::Bytes(b)) => b.as_slice(),
-            _ => b"|",
-        };
+    // the dtype's state (byte order second); a dtype without one is taken as uint8's `|`
+    if let Some(dtype) = pk.items(state[2]) {
+        let order = dtype.get(1).and_then(|&o| pk.bytes(o)).unwrap_or(b"|");
         if order != b"|" {
             return Err(format!(
                 "'data' has a multi-byte dtype (byte order '{}'), expected uint8",
@@ -296,17 +302,19 @@ fn ndarray_u8(value: &Value) -> std::result::Result<(usize, usize, Vec<u8>), Str
             ));
         }
     }
-    if matches!(state[3], Value::Bool(true)) {
+    if matches!(pk.obj(state[3]), Obj::Bool(true)) {
         return Err("'data' is stored in Fortran order, expected C order".into());
     }
-    let raw = match &state[4] {
-        Value::Bytes(b) => b,
+    let raw = match pk.obj(state[4]) {
+        Obj::Bytes(b) => &b[..],
         _ => return Err("'data' has no raw byte payload".into()),
     };
-    if raw.len() != rows * cols {
+    // the shape comes from the file: its product may overflow
+    let expected = rows.checked_mul(cols);
+    if expected != Some(raw.len()) {
         let detail = match cols {
             0 => String::new(),
-            _ if raw.len() < rows * cols => {
+            _ if expected.is_none_or(|n| raw.len() < n) => {
                 format!(": record {} is cut short (truncated)", raw.len() / cols)
             }
             _ => ": more bytes than the shape holds".to_string(),
@@ -316,20 +324,5 @@ fn ndarray_u8(value: &Value) -> std::result::Result<(usize, usize, Vec<u8>), Str
             raw.len()
         ));
     }
-    Ok((rows, cols, raw.clone()))
-}
-
-/// The kind of a pickled value, for messages.
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::None => "None",
-        Value::Bool(_) => "a bool",
-        Value::I64(_) => "an integer",
-        Value::Int(_) => "an integer beyond 64 bits",
-        Value::F64(_) => "a float",
-        Value::Bytes(_) | Value::String(_) => "a string",
-        Value::List(_) | Value::Tuple(_) => "a sequence",
-        Value::Set(_) | Value::FrozenSet(_) => "a set",
-        Value::Dict(_) => "a dict",
-    }
+    Ok((rows, cols, raw))
 }

@@ -107,6 +107,25 @@ pub enum DataError {
         reason: String,
     },
 
+    /// An image whose header claims more pixels than its file could plausibly hold (a
+    /// decompression bomb), or more than Kiln decodes at all.
+    #[error(
+        "image {} claims {width}x{height} pixels, more than the {limit} Kiln decodes from a \
+         file of {bytes} bytes; shrink the image before adding it to the dataset",
+        path.display()
+    )]
+    ImageTooLarge {
+        /// The image file.
+        path: PathBuf,
+        /// Width and height from the image's header.
+        width: u32,
+        height: u32,
+        /// The file's size.
+        bytes: u64,
+        /// The most pixels decoded from a file of that size.
+        limit: u64,
+    },
+
     /// A folder in none of the layouts kiln-data understands.
     #[error("{} holds no dataset in a known layout; looked for: {looked_for}", path.display())]
     UnknownLayout {

@@ -33,7 +33,25 @@ pub fn decode_image_file_sized(path: &Path, height: usize, width: usize) -> Resu
     decode_image_bytes(path, &bytes, height, width)
 }
 
-/// Decodes the bytes of a PNG or JPEG file (read from `path`) into RGB CHW bytes.
+/// Pixels decoded from any file, however small: 2048x2048.
+const MIN_PIXEL_LIMIT: u64 = 1 << 22;
+/// Pixels decoded per byte of file beyond that (ordinary photos and drawings need well
+/// under 100; only a flat image of millions of pixels compresses further).
+const PIXELS_PER_BYTE: u64 = 1024;
+/// Pixels decoded at most (2^27, 16384x8192: 384 MiB as RGB).
+const MAX_PIXELS: u64 = 1 << 27;
+
+/// The most pixels decoded from a file of `bytes` bytes: decoding time and memory stay
+/// proportional to the file, whatever its header claims.
+pub fn pixel_limit(bytes: u64) -> u64 {
+    bytes
+        .saturating_mul(PIXELS_PER_BYTE)
+        .clamp(MIN_PIXEL_LIMIT, MAX_PIXELS)
+}
+
+/// Decodes the bytes of a PNG or JPEG file (read from `path`) into RGB CHW bytes of shape
+/// `3 x height x width`, resizing when needed. An image claiming more than
+/// [`pixel_limit`] pixels is refused before decoding.
 pub fn decode_image_bytes(
     path: &Path,
     bytes: &[u8],
@@ -44,12 +62,34 @@ pub fn decode_image_bytes(
         path: path.to_path_buf(),
         reason,
     };
+    let (w, h) = match (u32::try_from(width), u32::try_from(height)) {
+        (Ok(w), Ok(h)) if w > 0 && h > 0 && u64::from(w) * u64::from(h) <= MAX_PIXELS => (w, h),
+        _ => {
+            return Err(DataError::Invalid(format!(
+                "cannot decode images to {height}x{width}: sizes run from 1x1 to {MAX_PIXELS} pixels"
+            )));
+        }
+    };
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
-    let decoded = reader.decode().map_err(|e| image_err(e.to_string()))?;
+    let decoder = reader
+        .into_decoder()
+        .map_err(|e| image_err(e.to_string()))?;
+    let (iw, ih) = image::ImageDecoder::dimensions(&decoder);
+    let limit = pixel_limit(bytes.len() as u64);
+    if u64::from(iw) * u64::from(ih) > limit {
+        return Err(DataError::ImageTooLarge {
+            path: path.to_path_buf(),
+            width: iw,
+            height: ih,
+            bytes: bytes.len() as u64,
+            limit,
+        });
+    }
+    let decoded =
+        image::DynamicImage::from_decoder(decoder).map_err(|e| image_err(e.to_string()))?;
     let mut rgb = decoded.to_rgb8();
-    let (w, h) = (width as u32, height as u32);
     if rgb.width() != w || rgb.height() != h {
         if rgb.width() == 0 || rgb.height() == 0 {
             return Err(image_err("the image is empty".into()));

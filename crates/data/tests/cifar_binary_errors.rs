@@ -152,3 +152,39 @@ fn bad_class_name_file_is_an_error() {
         "{msg}"
     );
 }
+
+#[test]
+fn record_bytes_of_any_whole_count_parse_and_others_are_errors() {
+    use kiln_data::cifar_binary::parse_record_bytes;
+    let path = Path::new("part.bin");
+    let images: Vec<u8> = (0..2 * 3072).map(|k| (k % 7) as u8).collect();
+    let records = encode_records(&images, &[3, 9]);
+    let (mut imgs, mut labels) = (Vec::new(), Vec::new());
+    parse_record_bytes(path, &records, 10, &mut imgs, &mut labels).unwrap();
+    assert_eq!((imgs, labels), (images, vec![3, 9]));
+    for cut in [1, RECORD_BYTES - 1, RECORD_BYTES + 1] {
+        let err = parse_record_bytes(path, &records[..cut], 10, &mut Vec::new(), &mut Vec::new())
+            .unwrap_err();
+        assert!(matches!(err, DataError::Format { .. }), "{err}");
+        assert!(err.to_string().contains("whole number"), "{err}");
+    }
+    // a bad label in the second record: an error, and nothing appended
+    let (mut imgs, mut labels) = (Vec::new(), Vec::new());
+    let err = parse_record_bytes(path, &records, 9, &mut imgs, &mut labels).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DataError::BadLabel {
+                index: 1,
+                label: 9,
+                max: 8,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(imgs.is_empty() && labels.is_empty());
+    // no classes at all: an invalid argument, not an arithmetic overflow
+    let err = parse_record_bytes(path, &records, 0, &mut imgs, &mut labels).unwrap_err();
+    assert!(matches!(err, DataError::Invalid(_)), "{err}");
+}

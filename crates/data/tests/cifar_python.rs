@@ -35,9 +35,13 @@ impl Py2Pickle {
                 self.out.push(b'M');
                 self.out.extend((v as u16).to_le_bytes());
             }
-            _ => {
+            _ if i32::try_from(v).is_ok() => {
                 self.out.push(b'J');
                 self.out.extend((v as i32).to_le_bytes());
+            }
+            _ => {
+                self.out.extend([0x8a, 8]); // LONG1
+                self.out.extend(v.to_le_bytes());
             }
         }
     }
@@ -401,6 +405,67 @@ fn reads_pickles_written_by_python3() {
     assert_eq!(train.image(27 + 8), &img3[8 * 3072..]);
     assert_eq!(train.label(27 + 8), lab3[8] as usize);
     assert_eq!(test.images(), &pattern(5, 9).0[..]);
+}
+
+/// Pickles that crashed or swamped the reader when it was serde-pickle (found by fuzzing, see
+/// fuzz/regressions/cifar_python/): each is now a plain format error, at once.
+#[test]
+fn hostile_pickles_are_format_errors_without_a_crash() {
+    use kiln_data::cifar_python::{parse_batch, parse_label_names};
+    let path = Path::new("hostile");
+    // both readers' messages, each a format error, quickly
+    let refuse = |bytes: &[u8]| {
+        let start = std::time::Instant::now();
+        let errs = [
+            parse_batch(path, bytes, 10).unwrap_err(),
+            parse_label_names(path, bytes).unwrap_err(),
+        ];
+        assert!(start.elapsed().as_secs_f64() < 2.0);
+        errs.map(|e| {
+            assert!(matches!(e, DataError::Format { .. }), "{e}");
+            e.to_string()
+        })
+    };
+    let nested = |n: usize| {
+        let mut p = std::iter::repeat_n(b']', n).collect::<Vec<u8>>();
+        p.extend(std::iter::repeat_n(b'a', n - 1));
+        p
+    };
+    // lists nested 4,000 deep (8 KB) overflowed the stack; 1,000,000 deep now
+    let mut p = b"\x80\x02".to_vec();
+    p.extend(nested(1_000_000));
+    p.push(b'.');
+    for e in refuse(&p) {
+        assert!(e.contains("does not hold a dict"), "{e}");
+    }
+    // the same under the keys of a dict
+    let mut p = b"\x80\x02}(U\x04data".to_vec();
+    p.extend(nested(1_000_000));
+    p.extend(b"U\x0blabel_names");
+    p.extend(nested(1_000_000));
+    p.extend(b"u.");
+    let [batch, names] = refuse(&p);
+    assert!(batch.contains("not a pickled numpy array"), "{batch}");
+    assert!(names.contains("not a string"), "{names}");
+    // one 64 KB name repeated 100,000 times through the memo: 6.5 GB if copied
+    let mut p = b"\x80\x02}U\x0blabel_names](T\x00\x00\x01\x00".to_vec();
+    p.extend([b'n'; 65536]);
+    p.extend(b"q\x01");
+    for _ in 0..100_000 {
+        p.extend(b"h\x01");
+    }
+    p.extend(b"es.");
+    let err = parse_label_names(path, &p).unwrap_err();
+    assert!(err.to_string().contains("longer than the file"), "{err}");
+    // a shape whose product overflows
+    let shape = [1usize << 62, 3072];
+    let p = Py2Pickle::batch_parts(&shape, b"|", false, &[], &[]);
+    let err = parse_batch(path, &p, 10).unwrap_err();
+    assert!(err.to_string().contains("cut short"), "{err}");
+    // no classes at all
+    let (images, labels) = pattern(0, 2);
+    let err = parse_batch(path, &Py2Pickle::batch(&images, &labels), 0).unwrap_err();
+    assert!(matches!(err, DataError::Invalid(_)), "{err}");
 }
 
 fn common_skip() {

@@ -174,3 +174,85 @@ fn unknown_layout_lists_what_was_looked_for() {
         Err(DataError::UnknownLayout { .. })
     ));
 }
+
+/// A 1-bit grey PNG of `w x h` pixels, all black: deflate shrinks it about 8,000 times.
+fn flat_png(w: u32, h: u32) -> Vec<u8> {
+    use std::io::Write;
+    let row = (w as usize).div_ceil(8) + 1;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; row];
+    for _ in 0..h {
+        z.write_all(&zeros).unwrap();
+    }
+    let idat = z.finish().unwrap();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([1, 0, 0, 0, 0]); // bit depth 1, greyscale
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(&b"IHDR"[..], &ihdr[..]), (b"IDAT", &idat), (b"IEND", &[])] {
+        png.extend((data.len() as u32).to_be_bytes());
+        let start = png.len();
+        png.extend(kind);
+        png.extend(data);
+        let crc = crc32(&png[start..]);
+        png.extend(crc.to_be_bytes());
+    }
+    png
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_before_decoding() {
+    use kiln_data::image_folder::{decode_image_bytes, pixel_limit};
+    // 8000x8000 pixels in 8 KB: it took 18 s to decode under the fuzzer before the limit
+    let bomb = flat_png(8000, 8000);
+    assert!(bomb.len() < 10_000, "{}", bomb.len());
+    let start = std::time::Instant::now();
+    let err = decode_image_bytes(Path::new("bomb.png"), &bomb, 32, 32).unwrap_err();
+    assert!(start.elapsed().as_secs_f64() < 1.0);
+    match &err {
+        DataError::ImageTooLarge {
+            width: 8000,
+            height: 8000,
+            bytes,
+            limit,
+            ..
+        } => {
+            assert_eq!(*bytes, bomb.len() as u64);
+            assert_eq!(*limit, pixel_limit(*bytes));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("bomb.png"), "{err}");
+    // the same kind of file at a size the limit allows decodes
+    let flat = flat_png(500, 300);
+    let chw = decode_image_bytes(Path::new("flat.png"), &flat, 32, 32).unwrap();
+    assert_eq!(chw, vec![0; 3072]);
+    assert!(pixel_limit(0) >= 2048 * 2048);
+    assert!(pixel_limit(u64::MAX) <= 1 << 27);
+}
+
+#[test]
+fn impossible_output_sizes_are_invalid_arguments() {
+    use kiln_data::image_folder::decode_image_bytes;
+    let png = flat_png(4, 4);
+    for (h, w) in [(0, 32), (32, 0), (1 << 20, 1 << 20), (usize::MAX, 1)] {
+        let err = decode_image_bytes(Path::new("x.png"), &png, h, w).unwrap_err();
+        assert!(matches!(err, DataError::Invalid(_)), "{h}x{w}: {err}");
+    }
+}

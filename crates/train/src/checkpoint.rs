@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use kiln_nn::state_dict::{self, HostTensor};
-use kiln_nn::{Module, Optimizer, OptimizerState, TensorKind};
+use kiln_nn::state_dict::{self, HostTensor, NamedTensors};
+use kiln_nn::{Module, NnError, Optimizer, OptimizerState, TensorKind};
 use kiln_tensor::Backend;
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +76,51 @@ pub fn save_with<B: Backend>(
     Ok(())
 }
 
+/// A checkpoint read from bytes, before anything is loaded into a model.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub state: CheckpointState,
+    /// The model's tensors, by state-dict name (without the `model.` prefix).
+    pub model: NamedTensors,
+    /// The optimizer's state (kind, step, learning rate and buffers).
+    pub optimizer: OptimizerState,
+}
+
+/// Parses the bytes of a checkpoint file; `path` names the source in errors. Nothing is
+/// loaded: [`load`] checks the tensors against a model and an optimizer.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+    let bad = |reason: String| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let (tensors, meta) = state_dict::parse_safetensors(bytes, path)?;
+    let json = meta
+        .get(STATE_KEY)
+        .ok_or_else(|| bad("not a Kiln checkpoint (no run state inside)".into()))?;
+    let state: CheckpointState =
+        serde_json::from_str(json).map_err(|e| bad(format!("unreadable run state: {e}")))?;
+    let mut model = BTreeMap::new();
+    let mut buffers = Vec::new();
+    for (name, (shape, data)) in tensors {
+        if let Some(n) = name.strip_prefix(MODEL) {
+            model.insert(n.to_string(), (shape, data));
+        } else if let Some(n) = name.strip_prefix(OPTIM) {
+            buffers.push((n.to_string(), shape, data));
+        }
+    }
+    let optimizer = OptimizerState {
+        kind: state.optimizer_kind.clone(),
+        step: state.optimizer_step,
+        lr: state.optimizer_lr,
+        buffers,
+    };
+    Ok(Checkpoint {
+        state,
+        model,
+        optimizer,
+    })
+}
+
 /// Reads a checkpoint into a model and an optimizer; returns the run's state. The model and
 /// optimizer are changed only when everything loads.
 pub fn load<B: Backend>(
@@ -83,32 +128,12 @@ pub fn load<B: Backend>(
     model: &mut dyn Module<B>,
     opt: &mut dyn Optimizer<B>,
 ) -> Result<CheckpointState> {
-    let bad = |reason: String| TrainError::Checkpoint {
+    let bytes = std::fs::read(path).map_err(|source| NnError::Io {
         path: path.to_path_buf(),
-        reason,
-    };
-    let (tensors, meta) = state_dict::read_safetensors(path)?;
-    let json = meta
-        .get(STATE_KEY)
-        .ok_or_else(|| bad("not a Kiln checkpoint (no run state inside)".into()))?;
-    let state: CheckpointState =
-        serde_json::from_str(json).map_err(|e| bad(format!("unreadable run state: {e}")))?;
-    let mut model_t = BTreeMap::new();
-    let mut buffers = Vec::new();
-    for (name, (shape, data)) in tensors {
-        if let Some(n) = name.strip_prefix(MODEL) {
-            model_t.insert(n.to_string(), (shape, data));
-        } else if let Some(n) = name.strip_prefix(OPTIM) {
-            buffers.push((n.to_string(), shape, data));
-        }
-    }
-    let os = OptimizerState {
-        kind: state.optimizer_kind.clone(),
-        step: state.optimizer_step,
-        lr: state.optimizer_lr,
-        buffers,
-    };
-    state_dict::load_tensors(model, &model_t, &path.display().to_string())?;
-    opt.load_state(&os)?;
-    Ok(state)
+        source,
+    })?;
+    let c = parse(&bytes, path)?;
+    state_dict::load_tensors(model, &c.model, &path.display().to_string())?;
+    opt.load_state(&c.optimizer)?;
+    Ok(c.state)
 }
