@@ -33,8 +33,9 @@ pub fn decode_image_file_sized(path: &Path, height: usize, width: usize) -> Resu
     decode_image_bytes(path, &bytes, height, width)
 }
 
-/// Pixels decoded from any file, however small: 2048x2048.
-const MIN_PIXEL_LIMIT: u64 = 1 << 22;
+/// Pixels decoded from any file, however small: 1024x1024 (a JPEG header alone makes the
+/// decoder fill that many, about 50 ms).
+const MIN_PIXEL_LIMIT: u64 = 1 << 20;
 /// Pixels decoded per byte of file beyond that (ordinary photos and drawings need well
 /// under 100; only a flat image of millions of pixels compresses further).
 const PIXELS_PER_BYTE: u64 = 1024;
