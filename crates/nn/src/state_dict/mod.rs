@@ -4,6 +4,7 @@
 //! (every float type converted to f32). Loading checks everything before it changes anything.
 
 mod dtype;
+mod meta;
 mod pickle;
 mod safetensors_file;
 mod torch_zip;
@@ -17,7 +18,10 @@ use kiln_tensor::{Backend, Tensor};
 
 use crate::{Module, NnError, Result, TensorKind};
 
-pub use safetensors_file::{parse_safetensors, read_safetensors, to_safetensors_bytes};
+pub use meta::{META_KEY, WeightsMeta, save_weights};
+pub use safetensors_file::{
+    CHECKSUM_KEY, parse_safetensors, read_safetensors, to_safetensors_bytes,
+};
 
 /// Named tensors on the host: name → (shape, values).
 pub type NamedTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
@@ -125,6 +129,8 @@ pub struct WeightsFile {
     pub format: WeightsFormat,
     /// Human-readable notes on what reading changed (a stripped name prefix, ...).
     pub notes: Vec<String>,
+    /// Kiln's description of the network, when the file has one (files Kiln wrote).
+    pub meta: Option<WeightsMeta>,
 }
 
 /// The magic number `torch.save` pickled first in its legacy (pre-1.6) format.
@@ -168,11 +174,13 @@ pub fn parse_weights(bytes: &[u8], path: &Path) -> Result<WeightsFile> {
         (t, m, WeightsFormat::Safetensors)
     };
     let (tensors, notes) = strip_data_parallel(tensors);
+    let meta = WeightsMeta::from_metadata(&metadata, path)?;
     Ok(WeightsFile {
         tensors,
         metadata,
         format,
         notes,
+        meta,
     })
 }
 
@@ -239,6 +247,17 @@ pub fn load_tensors<B: Backend, M: Module<B> + ?Sized>(
                 source_name: source_name.into(),
                 name: name.clone(),
                 found: shape.clone(),
+            });
+        }
+    }
+    for (name, (_, data)) in tensors {
+        let count = data.iter().filter(|v| !v.is_finite()).count();
+        if count > 0 {
+            return Err(NnError::NonFinite {
+                source_name: source_name.into(),
+                name: name.clone(),
+                count,
+                total: data.len(),
             });
         }
     }
