@@ -4,6 +4,7 @@
 use clap::ValueEnum;
 use kiln_tensor::{Backend, Cpu};
 
+use crate::args::{Common, PrecisionArg};
 use crate::{CliError, Result};
 
 /// `--device`.
@@ -52,4 +53,18 @@ pub fn set_threads(threads: Option<usize>) -> Result<()> {
             .map_err(|e| CliError::Usage(format!("cannot set --threads {n}: {e}")))?;
     }
     Ok(())
+}
+
+/// What a run records of its device: the kind, and the precision it computes in (the CPU
+/// always in f32; CUDA in tf32 unless `--precision f32`).
+pub fn device_info<B: Backend>(_dev: &B, c: &Common) -> kiln_train::DeviceInfo {
+    let precision = match (B::KIND, c.precision) {
+        ("cpu", _) => "f32",
+        (_, Some(PrecisionArg::F32)) => "f32",
+        _ => "tf32",
+    };
+    kiln_train::DeviceInfo {
+        kind: B::KIND.to_string(),
+        precision: precision.to_string(),
+    }
 }

@@ -98,7 +98,7 @@ fn train_writes_weights_history_and_a_plot() {
         "checkpoint.safetensors",
         "history.csv",
         "history.jsonl",
-        "config.json",
+        "run.json",
     ] {
         assert!(run.join(f).exists(), "{f}");
     }
@@ -263,7 +263,7 @@ fn bad_input_ends_in_one_clear_error() {
         &["eval", "--weights", "missing.safetensors"],
         "missing.safetensors",
     );
-    fails_clearly(d, &["eval", "--weights", w, "--c1", "12"], "conv1.weight");
+    fails_clearly(d, &["eval", "--weights", w, "--c1", "12"], "names its own network");
     std::fs::write(d.join("broken.png"), b"not a picture").unwrap();
     fails_clearly(d, &["predict", "--weights", w, "broken.png"], "broken.png");
     // A missing image the user named: plainly "no such file", no hint about datasets.

@@ -48,7 +48,8 @@ pub use download::{
 };
 pub use error::{DataError, Result};
 pub use image_folder::{
-    decode_image_file, load_image_folder, load_image_folder_split, memory_limit,
+    decode_image_file, decode_image_file_sized, load_image_folder, load_image_folder_split,
+    memory_limit,
 };
 pub use integrity::{Checksums, DataWarning, Integrity};
 pub use loader::{Batch, DataLoader, EpochIter, LoaderConfig};

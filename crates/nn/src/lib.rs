@@ -18,6 +18,6 @@ pub use loss::CrossEntropyLoss;
 pub use model::{Architecture, LayerSpec, Model, ModelFile};
 pub use module::{Context, Module, TensorKind};
 pub use optim::{
-    Adam, AdamConfig, Interval, LrSchedule, Optimizer, OptimizerState, ScheduleError, ScheduleKind,
-    Sgd, SgdConfig,
+    Adam, AdamConfig, Interval, LrSchedule, Optimizer, OptimizerConfig, OptimizerState,
+    ScheduleError, ScheduleKind, Sgd, SgdConfig,
 };
