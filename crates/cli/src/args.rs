@@ -73,6 +73,8 @@ pub enum Command {
     Filters(FiltersArgs),
     /// Draw the feature maps of every conv layer for one image.
     Features(FeaturesArgs),
+    /// Write a weights file as an ONNX model (for ONNX Runtime and other runtimes).
+    Export(ExportArgs),
     /// Download or describe CIFAR-10.
     #[command(subcommand)]
     Data(DataCommand),
@@ -335,6 +337,15 @@ pub struct FeaturesArgs {
     /// Feature maps per layer.
     #[arg(long, default_value_t = 16)]
     pub maps: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub weights: WeightsArgs,
+    /// The ONNX file to write.
+    #[arg(long, value_name = "FILE")]
+    pub onnx: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,6 +39,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Features(args) => {
             dispatch(d, commands::features::FeaturesJob { common: c, args }).map(|_| ())
         }
+        Command::Export(args) => {
+            dispatch(d, commands::export::ExportJob { common: c, args }).map(|_| ())
+        }
         Command::Data(cmd) => commands::data::run(&cmd, c.data.as_deref()),
         Command::Bench(args) => {
             dispatch(d, commands::bench::BenchJob { args, seed: c.seed }).map(|_| ())

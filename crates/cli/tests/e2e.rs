@@ -263,7 +263,11 @@ fn bad_input_ends_in_one_clear_error() {
         &["eval", "--weights", "missing.safetensors"],
         "missing.safetensors",
     );
-    fails_clearly(d, &["eval", "--weights", w, "--c1", "12"], "names its own network");
+    fails_clearly(
+        d,
+        &["eval", "--weights", w, "--c1", "12"],
+        "names its own network",
+    );
     std::fs::write(d.join("broken.png"), b"not a picture").unwrap();
     fails_clearly(d, &["predict", "--weights", w, "broken.png"], "broken.png");
     // A missing image the user named: plainly "no such file", no hint about datasets.
