@@ -60,6 +60,8 @@ pub enum Need {
     Cxx,
     /// An NVIDIA GPU with CUDA 13's libraries.
     Gpu,
+    /// Root rights (mounting a small file system).
+    Root,
 }
 
 impl Need {
@@ -71,15 +73,16 @@ impl Need {
             Need::Python => "python",
             Need::Cxx => "cxx",
             Need::Gpu => "gpu",
+            Need::Root => "root",
         }
     }
 
     /// Whether `KILN_REQUIRE` lists this need.
     pub fn required(self) -> bool {
         std::env::var("KILN_REQUIRE").is_ok_and(|v| {
-            v.split(',')
-                .map(str::trim)
-                .any(|n| (n == "all" && self != Need::Gpu) || n == self.name())
+            v.split(',').map(str::trim).any(|n| {
+                (n == "all" && !matches!(self, Need::Gpu | Need::Root)) || n == self.name()
+            })
         })
     }
 }

@@ -151,6 +151,7 @@ pub fn train_run<B: Backend>(
     let mut model = Model::new(&cfg.model, data.train.image_shape(), classes, t.seed, dev)?;
     let mut opt: Box<dyn Optimizer<B>> = t.optimizer.build(dev)?;
     std::fs::create_dir_all(run_dir).map_err(crate::error::io_err(run_dir))?;
+    remove_stale_temporaries(run_dir);
     let ckpt_path = run_dir.join(CHECKPOINT_FILE);
     let mut state = if opts.resume && ckpt_path.exists() {
         let ckpt = checkpoint::read(&ckpt_path)?;
@@ -204,6 +205,20 @@ pub fn train_run<B: Backend>(
         stopped_early: state.stopped_early,
         finished: state.finished(t.epochs),
     })
+}
+
+/// Removes the temporary files of writes a killed process left (`.name.pid.tmp`): the files
+/// they were for are intact, and they would only pile up.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// The SHA-256 (hex) of a file's bytes, as [`crate::InitFrom`] records it.

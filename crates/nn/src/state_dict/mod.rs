@@ -61,6 +61,18 @@ pub fn state_dict<B: Backend, M: Module<B> + ?Sized>(
     }
 }
 
+/// A test hook: `KILN_TEST_WRITE_DELAY_MS` makes every atomic write wait that long between
+/// writing its temporary file and renaming it, so that a test killing the process at random
+/// moments often kills it inside a write.
+fn test_write_delay() {
+    if let Some(ms) = std::env::var("KILN_TEST_WRITE_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder, flushed and renamed,
 /// so a crash leaves either the old file or the new one, never a broken one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -92,6 +104,7 @@ pub fn write_atomic_with(
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         write(&mut f, bytes)?;
+        test_write_delay();
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
         if let Ok(d) = std::fs::File::open(dir) {
