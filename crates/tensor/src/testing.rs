@@ -62,6 +62,8 @@ pub enum Need {
     Gpu,
     /// Root rights (mounting a small file system).
     Root,
+    /// CUDA 13's NVRTC library (compiling the kernels; no GPU needed).
+    Nvrtc,
 }
 
 impl Need {
@@ -74,6 +76,7 @@ impl Need {
             Need::Cxx => "cxx",
             Need::Gpu => "gpu",
             Need::Root => "root",
+            Need::Nvrtc => "nvrtc",
         }
     }
 
