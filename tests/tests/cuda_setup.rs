@@ -51,7 +51,7 @@ fn kernels_compile_with_nvrtc() {
             }
             Err(e) if e.to_string().contains("libnvrtc") => {
                 kiln_tensor::testing::skip(
-                    kiln_tensor::testing::Need::Gpu,
+                    kiln_tensor::testing::Need::Nvrtc,
                     "compiling the CUDA kernels",
                     &format!("libnvrtc cannot be loaded ({e})"),
                 );

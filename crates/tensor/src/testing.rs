@@ -84,7 +84,8 @@ impl Need {
     pub fn required(self) -> bool {
         std::env::var("KILN_REQUIRE").is_ok_and(|v| {
             v.split(',').map(str::trim).any(|n| {
-                (n == "all" && !matches!(self, Need::Gpu | Need::Root)) || n == self.name()
+                (n == "all" && !matches!(self, Need::Gpu | Need::Root | Need::Nvrtc))
+                    || n == self.name()
             })
         })
     }
