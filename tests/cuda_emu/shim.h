@@ -19,7 +19,11 @@
 #include <memory>
 #include <tuple>
 #include <vector>
-#if !defined(__x86_64__)
+// Fibers switch stacks with a few instructions on x86-64; elsewhere, and when the compiler
+// builds for Intel CET shadow stacks (which such a switch would break), through ucontext.
+#if defined(__x86_64__) && !defined(__CET__)
+#define KILN_EMU_ASM_SWITCH 1
+#else
 #include <ucontext.h>
 #endif
 
@@ -50,7 +54,7 @@ namespace emu {
 
 // ---- fibers -------------------------------------------------------------------------------
 
-#if defined(__x86_64__)
+#if defined(KILN_EMU_ASM_SWITCH)
 // Saves the callee-saved registers and the stack pointer in *from, switches to stack `to`.
 extern "C" void kiln_emu_switch(void** from, void* to);
 asm(R"(
@@ -84,7 +88,7 @@ struct Copy {
 
 struct Fiber {
     std::unique_ptr<char[]> stack;
-#if defined(__x86_64__)
+#if defined(KILN_EMU_ASM_SWITCH)
     void* sp = nullptr;
 #else
     ucontext_t ctx;
@@ -98,7 +102,7 @@ constexpr size_t STACK = 256 * 1024;
 inline std::vector<Fiber> fibers;
 inline unsigned current = 0;
 inline unsigned nthreads = 0;
-#if defined(__x86_64__)
+#if defined(KILN_EMU_ASM_SWITCH)
 inline void* sched_sp = nullptr;
 #else
 inline ucontext_t sched_ctx;
@@ -110,7 +114,7 @@ inline unsigned char* dyn_smem = nullptr;
 // Back to the scheduler; returns when the scheduler resumes this fiber.
 inline void yield() {
     Fiber& f = fibers[current];
-#if defined(__x86_64__)
+#if defined(KILN_EMU_ASM_SWITCH)
     kiln_emu_switch(&f.sp, sched_sp);
 #else
     swapcontext(&f.ctx, &sched_ctx);
@@ -144,7 +148,7 @@ inline uint64_t exchange[32][32][4];  // per warp and lane: up to 32 bytes
 
 inline void fiber_main();
 
-#if defined(__x86_64__)
+#if defined(KILN_EMU_ASM_SWITCH)
 inline void start_fiber(Fiber& f) {
     if (!f.stack) f.stack.reset(new char[STACK]);
     uintptr_t top = (reinterpret_cast<uintptr_t>(f.stack.get()) + STACK) & ~uintptr_t(15);

@@ -18,6 +18,9 @@ use crate::ops;
 /// Definitions shared by every source (prepended before compiling).
 const PRELUDE: &str = include_str!("prelude.cu");
 
+/// The tensor-core and cp.async wrappers (prepended after the prelude).
+const TENSOR_CORE: &str = include_str!("tensor_core.cu");
+
 /// One kernel source: its file name, its text and the names of the kernels it defines (each
 /// op family's `cuda.rs` declares its own; names of per-op kernels come from the op types).
 pub(crate) struct Source {
@@ -34,12 +37,13 @@ const MEMORY: Source = Source {
 };
 
 /// Every source: one line per op family with CUDA kernels.
-pub(crate) const SOURCES: [Source; 10] = [
+pub(crate) const SOURCES: [Source; 11] = [
     MEMORY,
     ops::elementwise::cuda::SOURCE,
     ops::reduce::cuda::SOURCE,
     ops::conv2d::cuda::IM2COL_SOURCE,
     ops::conv2d::cuda::IMPLICIT_SOURCE,
+    ops::conv2d::cuda::TENSOR_CORE_SOURCE,
     ops::pool::cuda::SOURCE,
     ops::batch_norm::cuda::SOURCE,
     ops::cross_entropy::cuda::SOURCE,
@@ -119,7 +123,19 @@ fn compile_one(
     arch: i32,
     cubin: bool,
 ) -> std::result::Result<Image, String> {
-    let full = format!("{PRELUDE}\n{src}");
+    compile_with_log(name, src, arch, cubin, false).map(|(image, _)| image)
+}
+
+/// As [`compile_one`], with ptxas's resource report (`--ptxas-options=-v`) in the returned log
+/// when `verbose`.
+fn compile_with_log(
+    name: &str,
+    src: &str,
+    arch: i32,
+    cubin: bool,
+    verbose: bool,
+) -> std::result::Result<(Image, String), String> {
+    let full = format!("{PRELUDE}\n{TENSOR_CORE}\n{src}");
     let c_src = CString::new(full).map_err(|e| e.to_string())?;
     let c_name = CString::new(name).map_err(|e| e.to_string())?;
     let prog = nvrtc::create_program(&c_src, Some(&c_name)).map_err(|e| format!("{name}: {e}"))?;
@@ -128,29 +144,104 @@ fn compile_one(
     } else {
         format!("--gpu-architecture=compute_{arch}")
     };
-    let opts = [
+    let mut opts = vec![
         target,
         "--fmad=false".to_string(),
         "--std=c++17".to_string(),
     ];
+    if verbose {
+        opts.push("--ptxas-options=-v".to_string());
+    }
     // SAFETY: `prog` was created above and is destroyed exactly once below.
     unsafe {
         let compiled = nvrtc::compile_program(prog, &opts);
+        let log = nvrtc::get_program_log(prog)
+            .map(|l| c_chars_to_string(&l))
+            .unwrap_or_default();
         let out = match compiled {
-            Err(e) => {
-                let log = nvrtc::get_program_log(prog)
-                    .map(|l| c_chars_to_string(&l))
-                    .unwrap_or_default();
-                Err(format!("{name} ({}): {e}\n{log}", opts.join(" ")))
-            }
+            Err(e) => Err(format!("{name} ({}): {e}\n{log}", opts.join(" "))),
             Ok(()) if cubin => get_cubin(prog).map(Image::Cubin),
             Ok(()) => nvrtc::get_ptx(prog)
                 .map(|p| Image::Ptx(c_chars_to_string(&p)))
                 .map_err(|e| format!("{name}: nvrtcGetPTX: {e}")),
         };
         let _ = nvrtc::destroy_program(prog);
-        out
+        out.map(|image| (image, log))
     }
+}
+
+/// What ptxas reports for one kernel compiled to an architecture's machine code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelResources {
+    pub kernel: String,
+    pub registers: u32,
+    /// Bytes of registers spilled to local memory (stores).
+    pub spill_bytes: u32,
+    /// Bytes of the stack frame.
+    pub stack_bytes: u32,
+}
+
+/// Compiles every kernel source for `sm_<major><minor>` (no GPU needed) with ptxas's resource
+/// report and returns each kernel's registers and spills: the check that no kernel spills.
+pub fn kernel_resources(major: i32, minor: i32) -> Result<Vec<KernelResources>> {
+    if !super::device::nvrtc_present() {
+        return Err(backend_err(super::device::MISSING_NVRTC));
+    }
+    let arch = major * 10 + minor;
+    let logs: Vec<std::result::Result<String, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = SOURCES
+            .iter()
+            .map(|src| {
+                scope.spawn(move || {
+                    compile_with_log(src.file, src.code, arch, true, true).map(|(_, log)| log)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("the NVRTC compile thread panicked".into()))
+            })
+            .collect()
+    });
+    let mut out = Vec::new();
+    for log in logs {
+        out.extend(parse_ptxas_report(&log.map_err(backend_err)?));
+    }
+    Ok(out)
+}
+
+/// The kernels of a `--ptxas-options=-v` log: "Function properties for K", then its stack and
+/// spill line, then "Used N registers".
+fn parse_ptxas_report(log: &str) -> Vec<KernelResources> {
+    let number_before = |line: &str, word: &str| -> u32 {
+        let Some(at) = line.find(word) else { return 0 };
+        line[..at]
+            .split_whitespace()
+            .last()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut out: Vec<KernelResources> = Vec::new();
+    for line in log.lines() {
+        if let Some(rest) = line.split("Function properties for ").nth(1) {
+            out.push(KernelResources {
+                kernel: rest.trim().to_string(),
+                registers: 0,
+                spill_bytes: 0,
+                stack_bytes: 0,
+            });
+        } else if let Some(k) = out.last_mut() {
+            if line.contains("spill stores") {
+                k.spill_bytes = number_before(line, "bytes spill stores");
+                k.stack_bytes = number_before(line, "bytes stack frame");
+            } else if line.contains("Used") && line.contains("registers") {
+                k.registers = number_before(line, "registers");
+            }
+        }
+    }
+    out
 }
 
 fn c_chars_to_string(v: &[c_char]) -> String {
@@ -223,8 +314,9 @@ pub(crate) struct Kernels {
 }
 
 impl Kernels {
-    /// Compiles (or takes from the cache) and loads every kernel into `ctx`.
-    pub(crate) fn load(ctx: &Arc<CudaContext>, cc: (i32, i32)) -> Result<Self> {
+    /// Compiles (or takes from the cache) and loads every kernel into `ctx`; the kernels with
+    /// dynamic shared memory may use up to `smem_optin` bytes of it.
+    pub(crate) fn load(ctx: &Arc<CudaContext>, cc: (i32, i32), smem_optin: usize) -> Result<Self> {
         let compiled = compiled_for(cc).map_err(|e| {
             backend_err(format!("compiling the CUDA kernels with NVRTC failed: {e}"))
         })?;
@@ -241,6 +333,11 @@ impl Kernels {
                 let f = module
                     .load_function(k)
                     .map_err(|e| backend_err(format!("loading kernel {k} of {name}: {e}")))?;
+                if ops::conv2d::cuda::DYNAMIC_SMEM_KERNELS.contains(k) {
+                    let attr = cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
+                    f.set_attribute(attr, smem_optin.min(i32::MAX as usize) as i32)
+                        .map_err(|e| backend_err(format!("allowing {k} its shared memory: {e}")))?;
+                }
                 functions.insert(*k, f);
             }
         }
@@ -278,10 +375,15 @@ pub(crate) fn cfg_1d(n: usize) -> LaunchConfig {
 
 /// A configuration with an explicit grid and block.
 pub(crate) fn cfg(grid: (u32, u32, u32), block: u32) -> LaunchConfig {
+    cfg_smem(grid, block, 0)
+}
+
+/// As [`cfg`] with `bytes` of dynamic shared memory per block.
+pub(crate) fn cfg_smem(grid: (u32, u32, u32), block: u32, bytes: u32) -> LaunchConfig {
     LaunchConfig {
         grid_dim: grid,
         block_dim: (block, 1, 1),
-        shared_mem_bytes: 0,
+        shared_mem_bytes: bytes,
     }
 }
 
@@ -393,6 +495,32 @@ mod tests {
         for op in ReduceOp::ALL {
             assert_eq!(op.kernel(), format!("reduce_rows_{}", op.name()));
         }
+    }
+
+    #[test]
+    fn ptxas_reports_are_parsed() {
+        let log = "ptxas info    : Compiling entry function 'k1' for 'sm_90'\n\
+                   ptxas info    : Function properties for k1\n\
+                   ptxas         .     8 bytes stack frame, 4 bytes spill stores, 4 bytes spill loads\n\
+                   ptxas info    : Used 155 registers, used 1 barriers\n\
+                   ptxas info    : Function properties for k2\n\
+                   ptxas         .     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads\n\
+                   ptxas info    : Used 32 registers, used 0 barriers\n";
+        let r = parse_ptxas_report(log);
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (
+                r[0].kernel.as_str(),
+                r[0].registers,
+                r[0].spill_bytes,
+                r[0].stack_bytes
+            ),
+            ("k1", 155, 4, 8)
+        );
+        assert_eq!(
+            (r[1].kernel.as_str(), r[1].registers, r[1].spill_bytes),
+            ("k2", 32, 0)
+        );
     }
 
     #[test]
