@@ -73,7 +73,7 @@ static TcLayoutH tc_layout_h(const ConvGeom& s, TcPass pass, int bn) {
     l.plane = l.hrows * l.pitch;
     while (l.plane % modulus != want) ++l.plane;
     if (pass == TcPass::Weight) {
-        const size_t pipe = 3 * (48 * 68 + 8 * (size_t)l.plane) + 9, red = 4 * 3 * 9 * 128;
+        const size_t pipe = 3 * (48 * 68 + 8 * (size_t)l.plane + 64) + 9, red = 4 * 3 * 9 * 128;
         l.smem = 4 * std::max(pipe, red);
     } else {
         l.smem = 4 * (3 * ((size_t)l.taps * 384 + 8 * (size_t)l.plane) + l.taps + 2 * (size_t)l.hrows * wp_max);
@@ -249,12 +249,15 @@ static void test_conv_tensor_core() {
     test_conv_tc({2, 96, 26, 26, 96, 3, 3, 2, 2, 0, 0, 1, 1}, true, {3});
     test_conv_tc({2, 3, 32, 32, 48, 3, 3, 1, 1, 0, 0, 1, 1}, true, {2});
     // odd shapes: channels not multiples of the tiles, padding, strides, dilation, K % 8 != 0,
-    // more than 9 taps (two tap groups), 1x1, a phase no tap reaches, pixels per image odd
+    // more than 9 taps (tap groups), 1x1, phases no tap reaches, pixels per image odd or not a
+    // multiple of 4
     test_conv_tc({3, 5, 9, 7, 50, 3, 3, 1, 1, 1, 1, 1, 1}, false, {1, 3});
     test_conv_tc({2, 13, 11, 10, 7, 5, 5, 2, 2, 2, 1, 1, 1}, true, {2});
     test_conv_tc({2, 9, 13, 12, 20, 3, 3, 2, 3, 1, 2, 2, 3}, false, {2});
     test_conv_tc({1, 70, 6, 5, 100, 3, 2, 2, 1, 1, 1, 2, 1}, true, {1});
     test_conv_tc({2, 17, 9, 8, 3, 1, 1, 2, 3, 0, 0, 1, 1}, false, {1});
     test_conv_tc({5, 4, 7, 7, 9, 3, 3, 1, 1, 0, 0, 1, 1}, true, {4});
+    test_conv_tc({1, 3, 5, 150, 8, 3, 3, 1, 1, 1, 1, 1, 1}, false, {1});  // rows wider than a block
+    test_conv_tc({9, 2, 4, 3, 5, 2, 2, 1, 1, 1, 0, 2, 1}, true, {2});     // many images per window
     std::printf("tensor-core checks: worst relative L2 error %.2e\n", tc_worst);
 }

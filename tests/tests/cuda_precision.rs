@@ -64,20 +64,50 @@ fn spec(
 
 /// ConfigNet(48/96/256)'s four convolutions at a small batch, then odd geometries: channels not
 /// multiples of the tiles, padding, strides, dilation, K not a multiple of 8, more than 9 taps,
-/// 1x1 with phases no tap reaches, and one too wide for the tensor-core kernels' shared memory
-/// (the GEMM engine takes it).
-fn cases() -> Vec<Conv2dSpec> {
+/// 1x1 with phases no tap reaches; and last one too wide for the tensor-core kernels' shared
+/// memory (the GEMM engine takes it under TF32 too). With whether the tensor-core kernels run it.
+fn cases() -> Vec<(Conv2dSpec, bool)> {
     vec![
-        spec(4, (3, 48), (32, 32), (3, 3), (1, 1), (0, 0), (1, 1)),
-        spec(4, (48, 48), (30, 30), (3, 3), (1, 1), (0, 0), (1, 1)),
-        spec(4, (48, 96), (28, 28), (3, 3), (1, 1), (0, 0), (1, 1)),
-        spec(4, (96, 96), (26, 26), (3, 3), (2, 2), (0, 0), (1, 1)),
-        spec(3, (5, 50), (9, 7), (3, 3), (1, 1), (1, 1), (1, 1)),
-        spec(2, (13, 7), (11, 10), (5, 5), (2, 2), (2, 1), (1, 1)),
-        spec(2, (9, 20), (13, 12), (3, 3), (2, 3), (1, 2), (2, 3)),
-        spec(1, (70, 100), (6, 5), (3, 2), (2, 1), (1, 1), (2, 1)),
-        spec(2, (17, 3), (9, 8), (1, 1), (2, 3), (0, 0), (1, 1)),
-        spec(1, (4, 4), (16, 600), (15, 15), (1, 1), (7, 7), (1, 1)),
+        (
+            spec(4, (3, 48), (32, 32), (3, 3), (1, 1), (0, 0), (1, 1)),
+            true,
+        ),
+        (
+            spec(4, (48, 48), (30, 30), (3, 3), (1, 1), (0, 0), (1, 1)),
+            true,
+        ),
+        (
+            spec(4, (48, 96), (28, 28), (3, 3), (1, 1), (0, 0), (1, 1)),
+            true,
+        ),
+        (
+            spec(4, (96, 96), (26, 26), (3, 3), (2, 2), (0, 0), (1, 1)),
+            true,
+        ),
+        (
+            spec(3, (5, 50), (9, 7), (3, 3), (1, 1), (1, 1), (1, 1)),
+            true,
+        ),
+        (
+            spec(2, (13, 7), (11, 10), (5, 5), (2, 2), (2, 1), (1, 1)),
+            true,
+        ),
+        (
+            spec(2, (9, 20), (13, 12), (3, 3), (2, 3), (1, 2), (2, 3)),
+            true,
+        ),
+        (
+            spec(1, (70, 100), (6, 5), (3, 2), (2, 1), (1, 1), (2, 1)),
+            true,
+        ),
+        (
+            spec(2, (17, 3), (9, 8), (1, 1), (2, 3), (0, 0), (1, 1)),
+            true,
+        ),
+        (
+            spec(1, (4, 4), (16, 600), (15, 15), (1, 1), (7, 7), (1, 1)),
+            false,
+        ),
     ]
 }
 
@@ -195,10 +225,12 @@ fn tf32_is_the_default() {
 #[test]
 #[ignore = "needs an NVIDIA GPU: run with --ignored on a GPU machine"]
 fn convolutions_match_f64_in_each_precision_and_engine() {
+    // and the implicit engine under TF32 really is the tensor-core one: its products are off
+    // by ~1e-4, more than the 1e-5 that f32 ones never reach
     let _guard = lock();
     let (dev, _) = device();
     let mut failures = Vec::new();
-    for (i, s) in cases().iter().enumerate() {
+    for (i, (s, tensor_cores)) in cases().iter().enumerate() {
         for precision in Precision::ALL {
             dev.set_precision(precision).unwrap();
             let tol = match precision {
@@ -213,7 +245,13 @@ fn convolutions_match_f64_in_each_precision_and_engine() {
                         "{precision} {engine:?} relu={relu} {s:?}: out {:.1e} dx {:.1e} dw {:.1e} db {:.1e}",
                         e[0], e[1], e[2], e[3]
                     );
-                    if !e.iter().all(|&v| v <= tol) {
+                    let tf32_kernels = precision == Precision::Tf32
+                        && engine == ConvEngine::Implicit
+                        && *tensor_cores
+                        && dev.compute_capability().0 >= 8;
+                    if !e.iter().all(|&v| v <= tol)
+                        || (tf32_kernels && !e[..3].iter().all(|&v| v > 1e-5))
+                    {
                         failures.push(format!("{precision} {engine:?} relu={relu} {s:?}: {e:?}"));
                     }
                 }
@@ -228,13 +266,12 @@ fn convolutions_match_f64_in_each_precision_and_engine() {
 #[test]
 #[ignore = "needs an NVIDIA GPU: run with --ignored on a GPU machine"]
 fn auto_never_mixes_precisions() {
-    // TF32 products are off by ~1e-4 relative (more than 1e-5), f32 ones by ~1e-7 (less than
-    // 1e-5): each precision's results show which arithmetic ran, also after Auto chose its
-    // engines for the same geometries under the other precision
+    // f32 products are off by ~1e-7 relative, TF32 ones by ~1e-4: F32 results stay below 1e-5
+    // also after Auto chose its engines for the same geometries under TF32 (and the reverse)
     let _guard = lock();
     let (dev, _) = device();
     dev.set_conv_engine(ConvEngine::Auto);
-    let shapes = &cases()[1..4];
+    let shapes: Vec<Conv2dSpec> = cases()[1..4].iter().map(|c| c.0).collect();
     for order in [
         [Precision::Tf32, Precision::F32],
         [Precision::F32, Precision::Tf32],
@@ -245,15 +282,8 @@ fn auto_never_mixes_precisions() {
                 for (i, s) in shapes.iter().enumerate() {
                     let e = errors(&dev, s, false, 40 + i as u64);
                     println!("{p} Auto {s:?}: {e:?}");
-                    match p {
-                        Precision::F32 => assert!(e.iter().all(|&v| v < 1e-5), "{p} {s:?}: {e:?}"),
-                        Precision::Tf32 => {
-                            assert!(
-                                e[..3].iter().all(|&v| v > 1e-5 && v <= 1e-3),
-                                "{p} {s:?}: {e:?}"
-                            )
-                        }
-                    }
+                    let tol = if p == Precision::F32 { 1e-5 } else { 1e-3 };
+                    assert!(e.iter().all(|&v| v <= tol), "{p} {s:?}: {e:?}");
                 }
             }
         }
@@ -316,4 +346,78 @@ fn matmuls_follow_the_precision() {
     println!("matmul {n}x{n}: relative error f32 {full:.2e}, tf32 {tf32:.2e}");
     assert!(full <= 1e-5, "f32: {full:.2e}");
     assert!(tf32 > 1e-5 && tf32 <= 1e-2, "tf32: {tf32:.2e}");
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: a timing table, run with --ignored --nocapture on a GPU machine"]
+fn confignet_conv_throughput() {
+    // ConfigNet(48/96/256)'s convolutions at batch 512: milliseconds and TFLOP/s of each pass
+    // for each precision and engine (the engine Auto keeps is the faster of the two)
+    use kiln_tensor::BackendBase;
+    use kiln_tensor::ops::conv2d::ConvKernels;
+    let _guard = lock();
+    let (dev, _) = device();
+    let layers = [
+        (
+            "conv1",
+            spec(512, (3, 48), (32, 32), (3, 3), (1, 1), (0, 0), (1, 1)),
+        ),
+        (
+            "conv2",
+            spec(512, (48, 48), (30, 30), (3, 3), (1, 1), (0, 0), (1, 1)),
+        ),
+        (
+            "conv3",
+            spec(512, (48, 96), (28, 28), (3, 3), (1, 1), (0, 0), (1, 1)),
+        ),
+        (
+            "conv4",
+            spec(512, (96, 96), (26, 26), (3, 3), (2, 2), (0, 0), (1, 1)),
+        ),
+    ];
+    let reps = 20;
+    for (name, s) in layers {
+        let x = dev
+            .copy_from_host(&values(s.n * s.c_in * s.h * s.w, 1, -1.0, 1.0))
+            .unwrap();
+        let w = dev
+            .copy_from_host(&values(s.c_out * s.c_in * 9, 2, -0.5, 0.5))
+            .unwrap();
+        let b = dev.copy_from_host(&values(s.c_out, 3, -0.5, 0.5)).unwrap();
+        let dy = dev
+            .copy_from_host(&values(s.n * s.c_out * s.out_h() * s.out_w(), 4, -1.0, 1.0))
+            .unwrap();
+        let flops = s.forward_flops();
+        for precision in Precision::ALL {
+            dev.set_precision(precision).unwrap();
+            for engine in [ConvEngine::Gemm, ConvEngine::Implicit] {
+                dev.set_conv_engine(engine);
+                let time = |f: &dyn Fn()| {
+                    f();
+                    dev.synchronize().unwrap();
+                    let start = std::time::Instant::now();
+                    for _ in 0..reps {
+                        f();
+                    }
+                    dev.synchronize().unwrap();
+                    start.elapsed().as_secs_f64() / reps as f64
+                };
+                let passes = [
+                    time(&|| drop(dev.conv2d_relu(&x, &w, Some(&b), &s).unwrap())),
+                    time(&|| drop(dev.conv2d_backward_input(&dy, &w, &s).unwrap())),
+                    time(&|| drop(dev.conv2d_backward_weight(&x, &dy, &s).unwrap())),
+                ];
+                let cells: Vec<String> = passes
+                    .iter()
+                    .map(|t| format!("{:7.3} ms {:6.1} TFLOP/s", t * 1e3, flops / t / 1e12))
+                    .collect();
+                println!(
+                    "{name} {precision:>4} {engine:<8?} fwd+bias+relu {} | bwd-in {} | bwd-w {}",
+                    cells[0], cells[1], cells[2]
+                );
+            }
+        }
+    }
+    dev.set_conv_engine(ConvEngine::Auto);
+    dev.set_precision(Precision::F32).unwrap();
 }

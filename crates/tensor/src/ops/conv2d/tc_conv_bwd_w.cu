@@ -8,7 +8,7 @@
 // channels; k = pixel. blockIdx.x = chunk·groups + group.
 // Stages of TC_BQ = 64 pixels, TC_STAGES buffers filled by cp.async: A = dy[m0 .. m0+47, the
 // stage's 64 pixels] (row pitch TC_PA) and the halo of the stage's window for the 8 channels
-// (tc_geometry.cu). Warp w multiplies k8 steps w and w + 4 of every stage into its own
+// (tc_geometry.cu), with the halo base of each of the stage's pixels. Warp w multiplies k8 steps w and w + 4 of every stage into its own
 // acc[mt][j]; at the end the 4 warps' sums meet in shared memory and are added in warp order.
 
 #define TC_BQ 64    // pixels per stage
@@ -37,6 +37,7 @@ extern "C" __global__ void conv_tc_bwd_w(float* ws, const float* x, const float*
     float* a_s = reinterpret_cast<float*>(smem);                     // [STAGES][48·PA]
     float* h_s = a_s + TC_STAGES * TC_BM * TC_PA;                     // [STAGES][8·plane]
     int* toff = reinterpret_cast<int*>(h_s + TC_STAGES * 8 * plane);  // [9]
+    int* bases = toff + TC_WTAPS;                                     // [STAGES][64]
     for (int j = tid; j < ntaps; j += TC_THREADS) {
         const int ky = (j0 + j) / kw, kx = (j0 + j) % kw;
         toff[j] = tc_tap_offset(gd, ky * dh, kx * dw);
@@ -44,15 +45,20 @@ extern "C" __global__ void conv_tc_bwd_w(float* ws, const float* x, const float*
     __syncthreads();
 
     const int stages = q_begin < q_end ? (q_end - q_begin + TC_BQ - 1) / TC_BQ : 0;
+    // this thread's dy column group (u, fixed: TC_THREADS is a multiple of TC_BQ / 4) and its
+    // walk over the halo elements tid, tid + 128, ...: (row, column) steps
+    const int u = tid % (TC_BQ / 4);
+    const int r_step = TC_THREADS / gd.wp, c_step = TC_THREADS % gd.wp;
     auto load = [&](int s) {
-        float* as = a_s + (s % TC_STAGES) * TC_BM * TC_PA;
-        float* hs = h_s + (s % TC_STAGES) * 8 * plane;
+        const int buf = s % TC_STAGES;
+        float* as = a_s + buf * TC_BM * TC_PA;
+        float* hs = h_s + buf * 8 * plane;
         const int qs = q_begin + s * TC_BQ;
         const int qe = q_end < qs + TC_BQ ? q_end : qs + TC_BQ;
-        // dy rows m0 .. m0+47 of the stage's pixels, 4 at a time (zero past c_out or qe)
-        for (int i = tid; i < TC_BM * (TC_BQ / 4); i += TC_THREADS) {
-            const int row = i / (TC_BQ / 4), u = i % (TC_BQ / 4);
-            const int m = m0 + row, q = qs + 4 * u;
+        // dy rows m0 .. m0+47, pixels qs + 4u .. qs + 4u + 3 (zero past c_out or qe)
+        const int q = qs + 4 * u;
+        for (int row = tid / (TC_BQ / 4); row < TC_BM; row += TC_THREADS / (TC_BQ / 4)) {
+            const int m = m0 + row;
             float* d = as + row * TC_PA + 4 * u;
             if (P % 4 == 0) {  // 4 pixels of one image, 16-byte aligned
                 const bool ok = m < c_out && q < qe;
@@ -67,12 +73,38 @@ extern "C" __global__ void conv_tc_bwd_w(float* ws, const float* x, const float*
                 }
             }
         }
+        // the halo base of each pixel of the stage (pixels past qe take pixel qs's: finite
+        // values, multiplied by a zero dy)
         const int gr0 = tc_row(gd, qs);
-        const int elems = (tc_row(gd, qe - 1) + span + 1 - gr0) * gd.wp;  // rows <= hrows
-        for (int e = tid; e < elems; e += TC_THREADS) {
-            int so, dst;
-            tc_halo_element(gd, e, gr0, c_in, h, w, so, dst);
-            tc_load_halo_element(hs, x, so, dst, cc * 8, c_in, h * w, plane);
+        for (int k = tid; k < TC_BQ; k += TC_THREADS)
+            bases[buf * TC_BQ + k] = tc_base(gd, qs + k < qe ? qs + k : qs, gr0);
+        // the halo: element (r, pc) from global row gr0 + r = image img, padded row pr
+        const int rows = tc_row(gd, qe - 1) + span + 1 - gr0;  // <= hrows
+        int r = tid / gd.wp, pc = tid % gd.wp;
+        int img = gr0 / gd.hp;
+        int pr = gr0 - img * gd.hp + r;
+        while (pr >= gd.hp) {
+            pr -= gd.hp;
+            ++img;
+        }
+        while (r < rows) {
+            const int iy = pr + gd.y0, ix = pc + gd.x0;
+            const bool ok = (unsigned)iy < (unsigned)h && (unsigned)ix < (unsigned)w;
+            const int so = ok ? (img * c_in * h + iy) * w + ix : -1;
+            tc_load_halo_element(hs, x, so, r * gd.pitch + tc_col(gd, pc), cc * 8, c_in, h * w,
+                                 plane);
+            pc += c_step;
+            r += r_step;
+            pr += r_step;
+            if (pc >= gd.wp) {
+                pc -= gd.wp;
+                ++r;
+                ++pr;
+            }
+            while (pr >= gd.hp) {
+                pr -= gd.hp;
+                ++img;
+            }
         }
     };
 
@@ -95,17 +127,12 @@ extern "C" __global__ void conv_tc_bwd_w(float* ws, const float* x, const float*
         cp_async_commit();
         const float* as = a_s + (s % TC_STAGES) * TC_BM * TC_PA;
         const float* hs = h_s + (s % TC_STAGES) * 8 * plane + g * plane;
-        const int qs = q_begin + s * TC_BQ;
-        const int qe = q_end < qs + TC_BQ ? q_end : qs + TC_BQ;
-        const int gr0 = tc_row(gd, qs);
+        const int* bs = bases + (s % TC_STAGES) * TC_BQ;
 #pragma unroll
         for (int step = 0; step < 2; ++step) {
             const int kk = warp + 4 * step;  // k8 step of the stage
-            // b0 = B[pixel t][channel g], b1 = B[pixel t + 4][g]; pixels past qe read pixel qs
-            // (finite; their dy is zero)
-            const int qa = qs + kk * 8 + t, qb = qa + 4;
-            const int ba = tc_base(gd, qa < qe ? qa : qs, gr0);
-            const int bb = tc_base(gd, qb < qe ? qb : qs, gr0);
+            // b0 = B[pixel t][channel g], b1 = B[pixel t + 4][g]
+            const int ba = bs[kk * 8 + t], bb = bs[kk * 8 + t + 4];
             u32 a[3][4];
 #pragma unroll
             for (int mt = 0; mt < 3; ++mt)

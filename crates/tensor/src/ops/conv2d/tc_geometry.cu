@@ -100,9 +100,14 @@ __device__ __forceinline__ int tc_base(const TcGrid& g, int q, int gr0) {
     return (img * g.hp + gy * g.gsh - gr0) * g.pitch + p - gy * g.gw;
 }
 
+// The position of padded column pc in a halo row.
+__device__ __forceinline__ int tc_col(const TcGrid& g, int pc) {
+    return g.gsw == 1 ? pc : (pc % g.gsw) * g.wq + pc / g.gsw;
+}
+
 // The halo offset of a tap at offsets (dy, dx) >= 0 from the least ones.
 __device__ __forceinline__ int tc_tap_offset(const TcGrid& g, int dy, int dx) {
-    return dy * g.pitch + (dx % g.gsw) * g.wq + dx / g.gsw;
+    return dy * g.pitch + tc_col(g, dx);
 }
 
 // Halo element e (row e / wp, padded column e % wp) of a halo from global row gr0: its source
@@ -116,7 +121,7 @@ __device__ __forceinline__ void tc_halo_element(const TcGrid& g, int e, int gr0,
     const int iy = gr - img * g.hp + g.y0, ix = pc + g.x0;
     const bool ok = (unsigned)iy < (unsigned)src_h && (unsigned)ix < (unsigned)src_w;
     src_off = ok ? (img * src_c * src_h + iy) * src_w + ix : -1;
-    dst = r * g.pitch + (pc % g.gsw) * g.wq + pc / g.gsw;
+    dst = r * g.pitch + tc_col(g, pc);
 }
 
 // Queues the copies of channels c0 .. c0 + 7 of halo element (src_off, dst) into halo.

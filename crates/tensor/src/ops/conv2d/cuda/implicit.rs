@@ -1,4 +1,5 @@
-//! Convolution engine 2: implicit GEMM (`implicit_gemm.cu`). The im2col matrix is
+//! Convolution engine 2 under `Precision::F32`: implicit GEMM in f32 FFMA (`implicit_gemm.cu`;
+//! `tensor_core.rs` is its TF32 form). The im2col matrix is
 //! gathered tile by tile into shared memory, so no column buffer goes through global memory;
 //! the weight gradient sums its pixels in slices whose partial results are added in a fixed
 //! order. Used for geometries whose indices fit the kernels' 32-bit arithmetic.

@@ -12,6 +12,9 @@
 //! positions' source rows at the full padded width, so large kernels, large strides or very
 //! wide images exceed it and take the GEMM engine (cuBLAS in TF32).
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use super::Pass;
 use super::implicit::{i, splits, window};
 use crate::Result;
@@ -151,7 +154,8 @@ fn layout(s: &Conv2dSpec, pass: Pass, bn: usize) -> Layout {
         plane += 1;
     }
     let floats = if pass == Pass::BackwardWeight {
-        let pipe = STAGES as i64 * (BM as i64 * 68 + 8 * plane) + WTAPS as i64;
+        // dy tiles, halos, tap offsets, pixel bases
+        let pipe = STAGES as i64 * (BM as i64 * 68 + 8 * plane + BQ as i64) + WTAPS as i64;
         pipe.max(4 * 3 * WTAPS as i64 * 128)
     } else {
         STAGES as i64 * (taps * ASTEP as i64 + 8 * plane) + taps + 2 * hrows * wp_max
@@ -174,7 +178,7 @@ fn gcd(a: i64, b: i64) -> i64 {
 /// `KILN_CUDA_TC_BN=128` or `256` forces the positions per block of the forward and
 /// input-gradient kernels (when it fits); otherwise 256 when that fits in `WIDE_SMEM`, else 128.
 fn forced_width() -> Option<usize> {
-    static FORCED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    static FORCED: OnceLock<Option<usize>> = OnceLock::new();
     *FORCED.get_or_init(|| {
         std::env::var("KILN_CUDA_TC_BN")
             .ok()
@@ -183,9 +187,26 @@ fn forced_width() -> Option<usize> {
     })
 }
 
-/// The positions per block and the layout of `pass`, when its shared memory fits the device.
+/// The positions per block and the layout of `pass`, when its shared memory fits the device
+/// (cached per geometry, pass and shared-memory limit: the rows bound walks the windows).
 fn plan(dev: &Cuda, s: &Conv2dSpec, pass: Pass) -> Option<(usize, Layout)> {
+    type Plans = HashMap<(Conv2dSpec, Pass, usize), Option<(usize, Layout)>>;
+    static PLANS: OnceLock<Mutex<Plans>> = OnceLock::new();
     let limit = dev.inner().smem_optin;
+    let plans = PLANS.get_or_init(|| Mutex::new(HashMap::new()));
+    let key = (*s, pass, limit);
+    if let Some(p) = plans.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return *p;
+    }
+    let p = plan_uncached(s, pass, limit);
+    plans
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, p);
+    p
+}
+
+fn plan_uncached(s: &Conv2dSpec, pass: Pass, limit: usize) -> Option<(usize, Layout)> {
     if pass == Pass::BackwardWeight {
         let l = layout(s, pass, BQ);
         return (l.smem <= limit).then_some((BQ, l));
@@ -564,6 +585,39 @@ mod tests {
                 assert_eq!((gsh * l.pitch) % 8, gw % 8, "{s:?} {pass:?} {l:?}");
                 assert!(l.smem <= 227 * 1024, "{s:?} {pass:?} {l:?}");
             }
+        }
+    }
+
+    #[test]
+    fn plans_for_confignet_and_for_too_wide_geometries() {
+        let (h100, sm86) = (227 * 1024, 99 * 1024);
+        let conv1 = spec(512, 3, 32, 48, 3, 1);
+        let conv2 = spec(512, 48, 30, 48, 3, 1);
+        let conv3 = spec(512, 48, 28, 96, 3, 1);
+        let conv4 = spec(512, 96, 26, 96, 3, 2);
+        for s in [conv1, conv2, conv3, conv4] {
+            for pass in [Pass::Forward, Pass::BackwardInput, Pass::BackwardWeight] {
+                let p = plan_uncached(&s, pass, h100);
+                let q = plan_uncached(&s, pass, sm86);
+                println!(
+                    "{pass:?} c{}->{} {}x{} s{}: H100 {:?}, sm_86 {:?}",
+                    s.c_in,
+                    s.c_out,
+                    s.h,
+                    s.w,
+                    s.stride.0,
+                    p.map(|(bn, l)| (bn, l.smem)),
+                    q.map(|(bn, l)| (bn, l.smem))
+                );
+                assert!(p.is_some(), "{s:?} {pass:?} fits an H100");
+            }
+        }
+        // a 15x15 kernel on 600-wide rows: the halo alone is ~1 MB
+        let mut wide = spec(1, 4, 16, 4, 15, 1);
+        wide.w = 600;
+        wide.padding = (7, 7);
+        for pass in [Pass::Forward, Pass::BackwardInput, Pass::BackwardWeight] {
+            assert!(plan_uncached(&wide, pass, h100).is_none(), "{pass:?}");
         }
     }
 }
