@@ -5,7 +5,7 @@
 // __shared__ arrays (function statics) are shared by the block.
 //
 // The tensor-core wrappers of tensor_core.cu have scalar stand-ins here: mma_tf32 gathers the
-// other lanes' fragment registers through the warp exchange exactly as the PTX layout of
+// other lanes' fragment registers through warp shuffles exactly as the PTX layout of
 // mma.m16n8k8 .tf32 says; tf32_round is cvt.rna bit for bit; cp.async copies are queued per
 // thread and land only when cp_async_wait lets them (as late as the hardware may), so a kernel
 // that reads a stage before waiting for it reads stale data.
@@ -96,6 +96,9 @@ struct Fiber {
     bool done = false;
     std::vector<Copy> copies;         // issued cp.async copies not landed yet
     std::vector<size_t> group_ends;   // copies.size() at each commit
+    unsigned shuffle_parity = 0;      // the exchange slot of this thread's next shuffle
+    const struct Barrier* waiting = nullptr;  // the barrier it waits at, and its generation
+    unsigned waiting_gen = 0;
 };
 
 constexpr size_t STACK = 256 * 1024;
@@ -124,15 +127,7 @@ inline void yield() {
 // A barrier of `count` fibers (those that exit leave it).
 struct Barrier {
     unsigned count = 0, arrived = 0, gen = 0;
-    void wait() {
-        const unsigned g = gen;
-        if (++arrived == count) {
-            arrived = 0;
-            ++gen;
-            return;
-        }
-        while (gen == g) yield();
-    }
+    void wait();
     void drop() {
         --count;
         if (count > 0 && arrived == count) {
@@ -142,9 +137,24 @@ struct Barrier {
     }
 };
 
+// Arrives; the last to arrive releases the others (which the scheduler skips until then).
+inline void Barrier::wait() {
+    const unsigned g = gen;
+    if (++arrived == count) {
+        arrived = 0;
+        ++gen;
+        return;
+    }
+    Fiber& f = fibers[current];
+    f.waiting = this;
+    f.waiting_gen = g;
+    while (gen == g) yield();
+    f.waiting = nullptr;
+}
+
 inline Barrier block_barrier;
 inline Barrier warp_barriers[32];
-inline uint64_t exchange[32][32][4];  // per warp and lane: up to 32 bytes
+inline uint64_t exchange[2][32][32][4];  // per slot, warp and lane: up to 32 bytes
 
 inline void fiber_main();
 
@@ -200,6 +210,8 @@ inline void run_block(unsigned threads, uint64_t& rng) {
         fibers[t].done = false;
         fibers[t].copies.clear();
         fibers[t].group_ends.clear();
+        fibers[t].shuffle_parity = 0;
+        fibers[t].waiting = nullptr;
         start_fiber(fibers[t]);
     }
     std::vector<unsigned> order(threads);
@@ -211,6 +223,10 @@ inline void run_block(unsigned threads, uint64_t& rng) {
         for (unsigned i = 0; i < threads; ++i) {
             const unsigned t = order[i];
             if (fibers[t].done) continue;
+            if (fibers[t].waiting && fibers[t].waiting->gen == fibers[t].waiting_gen) {
+                ++live;  // still blocked: no need to switch to it
+                continue;
+            }
             current = t;
             threadIdx = dim3{t, 0, 0};
             resume(fibers[t]);
@@ -238,16 +254,19 @@ inline void land_copies(unsigned pending) {
 
 inline void __syncthreads() { emu::block_barrier.wait(); }
 
-// Lane `src` of this warp's value of v (any trivially copyable type up to 32 bytes).
+// Lane `src` of this warp's value of v (any trivially copyable type up to 32 bytes). The
+// exchange alternates between two slots, so one barrier per shuffle suffices: a lane writes a
+// slot again only after every lane passed the next shuffle's barrier, done reading it.
 template <typename T>
 inline T emu_shfl(const T& v, unsigned src) {
-    static_assert(sizeof(T) <= sizeof(emu::exchange[0][0]), "shuffle of at most 32 bytes");
+    static_assert(sizeof(T) <= sizeof(emu::exchange[0][0][0]), "shuffle of at most 32 bytes");
     const unsigned lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    std::memcpy(emu::exchange[warp][lane], &v, sizeof(T));
+    unsigned& parity = emu::fibers[emu::current].shuffle_parity;
+    std::memcpy(emu::exchange[parity][warp][lane], &v, sizeof(T));
     emu::warp_barriers[warp].wait();
     T out;
-    std::memcpy(&out, emu::exchange[warp][src & 31], sizeof(T));
-    emu::warp_barriers[warp].wait();
+    std::memcpy(&out, emu::exchange[parity][warp][src & 31], sizeof(T));
+    parity ^= 1;
     return out;
 }
 template <typename T>
@@ -285,40 +304,42 @@ inline unsigned tf32_round(float x) {
 //   a0 = A[g][t]  a1 = A[g+8][t]  a2 = A[g][t+4]  a3 = A[g+8][t+4]
 //   b0 = B[t][g]  b1 = B[t+4][g]
 //   d0 = D[g][2t] d1 = D[g][2t+1] d2 = D[g+8][2t] d3 = D[g+8][2t+1]
-// Lane L's registers are taken from the lanes that hold them by the layout, through the warp
-// exchange (a shuffle of the 6 operand registers).
+// Lane L's operands are shuffled from the lanes that hold them by the layout (12 shuffles of
+// 4 or 2 registers).
 inline void mma_tf32(float d[4], const unsigned a[4], const unsigned b[2]) {
-    struct Regs {
-        unsigned a[4], b[2];
+    struct A4 {
+        unsigned r[4];
     };
-    const unsigned lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    Regs mine;
-    for (int i = 0; i < 4; ++i) mine.a[i] = a[i] & ~0x1fffu;  // the MMA reads 19 bits
-    for (int i = 0; i < 2; ++i) mine.b[i] = b[i] & ~0x1fffu;
-    static_assert(sizeof(Regs) <= sizeof(emu::exchange[0][0]), "one lane's registers fit a slot");
-    std::memcpy(emu::exchange[warp][lane], &mine, sizeof(Regs));
-    emu::warp_barriers[warp].wait();
-    auto lane_regs = [&](unsigned l) {
-        Regs r;
-        std::memcpy(&r, emu::exchange[warp][l], sizeof(Regs));
-        return r;
+    struct B2 {
+        unsigned r[2];
     };
-    // A[r][k]: lane 4·(r % 8) + k % 4, register (r >= 8) + 2·(k >= 4)
-    auto A = [&](unsigned r, unsigned k) {
-        return __uint_as_float(lane_regs(4 * (r & 7) + (k & 3)).a[(r >> 3) + 2 * (k >> 2)]);
-    };
-    // B[k][n]: lane 4·n + k % 4, register k >= 4
-    auto B = [&](unsigned k, unsigned n) { return __uint_as_float(lane_regs(4 * n + (k & 3)).b[k >> 2]); };
-    const unsigned g = lane >> 2, t = lane & 3;
-    float out[4];
-    for (unsigned i = 0; i < 4; ++i) {
-        const unsigned r = g + 8 * (i >> 1), n = 2 * t + (i & 1);
-        double s = 0.0;  // tf32 products are exact; the sum of 8 rounds once
-        for (unsigned k = 0; k < 8; ++k) s += (double)A(r, k) * (double)B(k, n);
-        out[i] = (float)(s + (double)d[i]);
+    A4 my_a;
+    B2 my_b;
+    for (int i = 0; i < 4; ++i) my_a.r[i] = a[i] & ~0x1fffu;  // the MMA reads 19 bits
+    for (int i = 0; i < 2; ++i) my_b.r[i] = b[i] & ~0x1fffu;
+    const unsigned lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    // this lane's rows g, g + 8 of A and columns 2t, 2t + 1 of B, from the lanes holding them:
+    // A[r][k] is register (r >= 8) + 2·(k >= 4) of lane 4·(r % 8) + k % 4,
+    // B[k][n] is register (k >= 4) of lane 4·n + k % 4
+    float ra[2][8], rb[8][2];
+    for (unsigned s = 0; s < 4; ++s) {
+        const A4 fa = emu_shfl(my_a, 4 * g + s);
+        const B2 f0 = emu_shfl(my_b, 4 * (2 * t) + s), f1 = emu_shfl(my_b, 4 * (2 * t + 1) + s);
+        for (unsigned h = 0; h < 2; ++h) {
+            ra[h][s] = __uint_as_float(fa.r[h]);
+            ra[h][s + 4] = __uint_as_float(fa.r[h + 2]);
+        }
+        rb[s][0] = __uint_as_float(f0.r[0]);
+        rb[s + 4][0] = __uint_as_float(f0.r[1]);
+        rb[s][1] = __uint_as_float(f1.r[0]);
+        rb[s + 4][1] = __uint_as_float(f1.r[1]);
     }
-    emu::warp_barriers[warp].wait();
-    for (int i = 0; i < 4; ++i) d[i] = out[i];
+    // d_i = D[g + 8·(i >> 1)][2t + (i & 1)]: tf32 products are exact; their sum rounds once
+    for (unsigned i = 0; i < 4; ++i) {
+        double sum = 0.0;
+        for (unsigned k = 0; k < 8; ++k) sum += (double)ra[i >> 1][k] * (double)rb[k][i & 1];
+        d[i] = (float)(sum + (double)d[i]);
+    }
 }
 
 // cp.async of 4 or 16 bytes, zero-filled when !valid; lands at a later cp_async_wait.
