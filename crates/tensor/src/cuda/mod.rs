@@ -26,14 +26,16 @@ pub(crate) mod device;
 pub(crate) mod kernels;
 mod memory;
 mod profile;
+mod resources;
 pub(crate) mod strided;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub use crate::ops::conv2d::ConvEngine;
-pub use kernels::{KernelResources, compile_kernels, kernel_resources};
+pub use kernels::compile_kernels;
 pub use memory::CudaStorage;
+pub use resources::{KernelResources, kernel_resources};
 
 use crate::backend::BackendBase;
 use crate::{Layout, Precision, Result, TensorError};
