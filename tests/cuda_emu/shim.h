@@ -185,7 +185,7 @@ inline void fiber_main() {
     entry();
     Fiber& f = fibers[current];
     if (!f.copies.empty()) {
-        std::printf("emulator: a thread exited with cp.async copies it never waited for\n");
+        std::fprintf(stderr, "emulator: a thread exited with cp.async copies it never waited for\n");
         std::abort();
     }
     f.done = true;
@@ -348,7 +348,7 @@ inline void cp_async4(void* dst, const void* src, bool valid) {
 }
 inline void cp_async16(void* dst, const void* src, bool valid) {
     if (reinterpret_cast<uintptr_t>(dst) % 16 || (valid && reinterpret_cast<uintptr_t>(src) % 16)) {
-        std::printf("emulator: cp.async of 16 bytes with a misaligned address\n");
+        std::fprintf(stderr, "emulator: cp.async of 16 bytes with a misaligned address\n");
         std::abort();
     }
     emu::fibers[emu::current].copies.push_back({dst, src, 16, valid});
@@ -368,12 +368,13 @@ inline void cp_async_wait() {
 
 // Runs kernel `f(args...)` over `grid` blocks of `block.x` threads (block.x a multiple of 32)
 // with `smem` bytes of dynamic shared memory (filled with NaN bytes before each block, so that
-// reading what no copy wrote shows up).
+// reading what no copy wrote shows up; writing past its end aborts).
 template <typename... P, typename... A>
 void launch_smem(void (*f)(P...), dim3 grid, unsigned threads, size_t smem, A... args) {
     blockDim = dim3{threads, 1, 1};
     gridDim = grid;
-    std::vector<unsigned char> dyn(smem + 16);
+    constexpr size_t GUARD = 256;  // bytes past the end that a block must not touch
+    std::vector<unsigned char> dyn(smem + 16 + GUARD);
     emu::dyn_smem = dyn.data() + (16 - reinterpret_cast<uintptr_t>(dyn.data()) % 16) % 16;
     static thread_local void (*kernel)(P...);
     static thread_local std::tuple<A...> saved;
@@ -387,7 +388,13 @@ void launch_smem(void (*f)(P...), dim3 grid, unsigned threads, size_t smem, A...
         const unsigned b = emu::schedule_seed ? nb - 1 - i : i;
         blockIdx = dim3{b % grid.x, (b / grid.x) % grid.y, b / (grid.x * grid.y)};
         std::memset(emu::dyn_smem, 0xff, smem);
+        std::memset(emu::dyn_smem + smem, 0xa5, GUARD);
         emu::run_block(threads, rng);
+        for (size_t g = 0; g < GUARD; ++g)
+            if (emu::dyn_smem[smem + g] != 0xa5) {
+                std::fprintf(stderr, "emulator: a block wrote past its %zu bytes of dynamic shared memory\n", smem);
+                std::abort();
+            }
     }
 }
 
