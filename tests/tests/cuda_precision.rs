@@ -3,8 +3,8 @@
 //! error 1e-3 under TF32 and 1e-4 under F32, on ConfigNet's shapes and odd ones; TF32 results
 //! really are TF32 (tensor cores) and F32 ones f32, also after `ConvEngine::Auto` chose engines
 //! for the other precision; the weight gradient is bit-identical between runs; matmuls follow
-//! the setting. Needs an NVIDIA GPU: run with --ignored. The tests change device-wide
-//! settings, so each holds `LOCK`.
+//! the setting. Needs an NVIDIA GPU: run with --ignored (except the check of the f64 reference
+//! against the CPU backend). The GPU tests change device-wide settings, so each holds `LOCK`.
 #![cfg(feature = "cuda")]
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -170,40 +170,88 @@ fn reference(
     [y, dx, dw, db].map(|v| v.into_iter().map(|e| e as f32).collect())
 }
 
-/// Relative L2 errors of the GPU's output and x, w, b gradients against the reference.
-fn errors(dev: &Cuda, s: &Conv2dSpec, relu: bool, seed: u64) -> [f64; 4] {
-    let inputs = vec![
-        (
-            s.input_shape().to_vec(),
-            values(s.n * s.c_in * s.h * s.w, seed, -1.0, 1.0),
-        ),
-        (
-            s.weight_shape().to_vec(),
-            values(s.c_out * s.c_in * s.kh * s.kw, seed + 1, -0.5, 0.5),
-        ),
-        (vec![s.c_out], values(s.c_out, seed + 2, -0.5, 0.5)),
-    ];
-    let opts = Conv2dOptions {
-        stride: s.stride,
-        padding: s.padding,
-        dilation: s.dilation,
-    };
-    let got = eval_with_grads(dev, &inputs, |xs| {
-        if relu {
-            xs[0].conv2d_relu(&xs[1], Some(&xs[2]), opts)
-        } else {
-            xs[0].conv2d(&xs[1], Some(&xs[2]), opts)
+/// One convolution to check: its inputs and the f64 reference's output and gradients.
+struct Problem {
+    s: Conv2dSpec,
+    relu: bool,
+    inputs: Vec<(Vec<usize>, Vec<f32>)>,
+    want: [Vec<f32>; 4],
+}
+
+impl Problem {
+    fn new(s: Conv2dSpec, relu: bool, seed: u64) -> Problem {
+        let inputs = vec![
+            (
+                s.input_shape().to_vec(),
+                values(s.n * s.c_in * s.h * s.w, seed, -1.0, 1.0),
+            ),
+            (
+                s.weight_shape().to_vec(),
+                values(s.c_out * s.c_in * s.kh * s.kw, seed + 1, -0.5, 0.5),
+            ),
+            (vec![s.c_out], values(s.c_out, seed + 2, -0.5, 0.5)),
+        ];
+        // the upstream gradient eval_with_grads uses
+        let dy = loss_weights(s.n * s.c_out * s.out_h() * s.out_w(), 99);
+        let want = reference(&s, &inputs[0].1, &inputs[1].1, &inputs[2].1, &dy, relu);
+        Problem {
+            s,
+            relu,
+            inputs,
+            want,
         }
-    })
-    .expect("the GPU convolution runs");
-    let dy = loss_weights(got.out.len(), 99);
-    let want = reference(s, &inputs[0].1, &inputs[1].1, &inputs[2].1, &dy, relu);
-    [
-        rel_err(&got.out, &want[0]),
-        rel_err(&got.grads[0], &want[1]),
-        rel_err(&got.grads[1], &want[2]),
-        rel_err(&got.grads[2], &want[3]),
-    ]
+    }
+
+    /// Relative L2 errors of the GPU's output and x, w, b gradients against the reference.
+    fn errors(&self, dev: &Cuda) -> [f64; 4] {
+        let opts = Conv2dOptions {
+            stride: self.s.stride,
+            padding: self.s.padding,
+            dilation: self.s.dilation,
+        };
+        let got = eval_with_grads(dev, &self.inputs, |xs| {
+            if self.relu {
+                xs[0].conv2d_relu(&xs[1], Some(&xs[2]), opts)
+            } else {
+                xs[0].conv2d(&xs[1], Some(&xs[2]), opts)
+            }
+        })
+        .expect("the GPU convolution runs");
+        [
+            rel_err(&got.out, &self.want[0]),
+            rel_err(&got.grads[0], &self.want[1]),
+            rel_err(&got.grads[1], &self.want[2]),
+            rel_err(&got.grads[2], &self.want[3]),
+        ]
+    }
+}
+
+#[test]
+fn the_f64_reference_matches_the_cpu_backend() {
+    // no GPU needed: the reference the GPU tests trust, against Kiln's own (f32) CPU kernels
+    for (i, (s, _)) in cases().iter().enumerate() {
+        for relu in [false, true] {
+            let p = Problem::new(*s, relu, 10 + i as u64);
+            let got = eval_with_grads(&Cpu, &p.inputs, |xs| {
+                let opts = Conv2dOptions {
+                    stride: s.stride,
+                    padding: s.padding,
+                    dilation: s.dilation,
+                };
+                if relu {
+                    xs[0].conv2d_relu(&xs[1], Some(&xs[2]), opts)
+                } else {
+                    xs[0].conv2d(&xs[1], Some(&xs[2]), opts)
+                }
+            })
+            .unwrap();
+            let outs = [&got.out, &got.grads[0], &got.grads[1], &got.grads[2]];
+            for (k, (g, w)) in outs.iter().zip(&p.want).enumerate() {
+                let e = rel_err(g, w);
+                assert!(e <= 1e-5, "{s:?} relu={relu} output/gradient {k}: {e:.1e}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -231,6 +279,7 @@ fn convolutions_match_f64_in_each_precision_and_engine() {
     let (dev, _) = device();
     let mut failures = Vec::new();
     for (i, (s, tensor_cores)) in cases().iter().enumerate() {
+        let problems = [false, true].map(|relu| Problem::new(*s, relu, 10 + i as u64));
         for precision in Precision::ALL {
             dev.set_precision(precision).unwrap();
             let tol = match precision {
@@ -239,8 +288,8 @@ fn convolutions_match_f64_in_each_precision_and_engine() {
             };
             for engine in [ConvEngine::Gemm, ConvEngine::Implicit, ConvEngine::Auto] {
                 dev.set_conv_engine(engine);
-                for relu in [false, true] {
-                    let e = errors(&dev, s, relu, 10 + i as u64);
+                for problem in &problems {
+                    let (relu, e) = (problem.relu, problem.errors(&dev));
                     println!(
                         "{precision} {engine:?} relu={relu} {s:?}: out {:.1e} dx {:.1e} dw {:.1e} db {:.1e}",
                         e[0], e[1], e[2], e[3]
@@ -271,7 +320,11 @@ fn auto_never_mixes_precisions() {
     let _guard = lock();
     let (dev, _) = device();
     dev.set_conv_engine(ConvEngine::Auto);
-    let shapes: Vec<Conv2dSpec> = cases()[1..4].iter().map(|c| c.0).collect();
+    let problems: Vec<Problem> = cases()[1..4]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Problem::new(c.0, false, 40 + i as u64))
+        .collect();
     for order in [
         [Precision::Tf32, Precision::F32],
         [Precision::F32, Precision::Tf32],
@@ -279,8 +332,8 @@ fn auto_never_mixes_precisions() {
         for _ in 0..2 {
             for p in order {
                 dev.set_precision(p).unwrap();
-                for (i, s) in shapes.iter().enumerate() {
-                    let e = errors(&dev, s, false, 40 + i as u64);
+                for problem in &problems {
+                    let (s, e) = (problem.s, problem.errors(&dev));
                     println!("{p} Auto {s:?}: {e:?}");
                     let tol = if p == Precision::F32 { 1e-5 } else { 1e-3 };
                     assert!(e.iter().all(|&v| v <= tol), "{p} {s:?}: {e:?}");
