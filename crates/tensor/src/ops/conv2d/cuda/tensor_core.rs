@@ -11,6 +11,10 @@
 //! per-block limit (227 KiB on an H100, 99 KiB on sm_86/sm_120). The halo of a block spans its
 //! positions' source rows at the full padded width, so large kernels, large strides or very
 //! wide images exceed it and take the GEMM engine (cuBLAS in TF32).
+//!
+//! The forward and input-gradient kernels take 256 positions per block when that fits in
+//! 100 KiB of shared memory (two blocks per SM on an H100), else 128; `KILN_CUDA_TC_BN=128` or
+//! `256` forces one (for measurements).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
