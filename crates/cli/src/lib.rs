@@ -20,31 +20,33 @@ use device::dispatch;
 pub fn run(cli: Cli) -> Result<()> {
     let c = cli.common;
     device::set_threads(c.threads)?;
-    let d = c.device;
+    let (d, p) = (c.device, c.precision);
     match cli.command {
         Command::Train(args) => {
-            dispatch(d, commands::train::TrainJob { common: c, args }).map(|_| ())
+            dispatch(d, p, commands::train::TrainJob { common: c, args }).map(|_| ())
         }
-        Command::Search(args) => dispatch(d, commands::search::SearchJob { common: c, args }),
-        Command::Eval(args) => dispatch(d, commands::eval::EvalJob { common: c, args }).map(|_| ()),
+        Command::Search(args) => dispatch(d, p, commands::search::SearchJob { common: c, args }),
+        Command::Eval(args) => {
+            dispatch(d, p, commands::eval::EvalJob { common: c, args }).map(|_| ())
+        }
         Command::Samples(args) => {
-            dispatch(d, commands::samples::SamplesJob { common: c, args }).map(|_| ())
+            dispatch(d, p, commands::samples::SamplesJob { common: c, args }).map(|_| ())
         }
         Command::Predict(args) => {
-            dispatch(d, commands::predict::PredictJob { common: c, args }).map(|_| ())
+            dispatch(d, p, commands::predict::PredictJob { common: c, args }).map(|_| ())
         }
         Command::Filters(args) => {
-            dispatch(d, commands::filters::FiltersJob { common: c, args }).map(|_| ())
+            dispatch(d, p, commands::filters::FiltersJob { common: c, args }).map(|_| ())
         }
         Command::Features(args) => {
-            dispatch(d, commands::features::FeaturesJob { common: c, args }).map(|_| ())
+            dispatch(d, p, commands::features::FeaturesJob { common: c, args }).map(|_| ())
         }
         Command::Export(args) => {
-            dispatch(d, commands::export::ExportJob { common: c, args }).map(|_| ())
+            dispatch(d, p, commands::export::ExportJob { common: c, args }).map(|_| ())
         }
         Command::Data(cmd) => commands::data::run(&cmd, c.data.as_deref()),
         Command::Bench(args) => {
-            dispatch(d, commands::bench::BenchJob { args, seed: c.seed }).map(|_| ())
+            dispatch(d, p, commands::bench::BenchJob { args, seed: c.seed }).map(|_| ())
         }
     }
 }

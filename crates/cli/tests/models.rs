@@ -113,7 +113,15 @@ fn a_three_class_folder_at_48_pixels_trains_from_a_model_file_and_keeps_its_name
 
     let o = kiln(
         d,
-        &["--data", "pets", "--image-size", "48", "eval", "--weights", w],
+        &[
+            "--data",
+            "pets",
+            "--image-size",
+            "48",
+            "eval",
+            "--weights",
+            w,
+        ],
     );
     let out = text(&o);
     assert!(o.status.success(), "{out}");
@@ -132,7 +140,10 @@ fn a_three_class_folder_at_48_pixels_trains_from_a_model_file_and_keeps_its_name
     // the weights know their size: eval at another size is refused before any work
     let o = kiln(d, &["--data", "pets", "eval", "--weights", w]);
     let out = text(&o);
-    assert!(!o.status.success() && out.contains("--image-size 48"), "{out}");
+    assert!(
+        !o.status.success() && out.contains("--image-size 48"),
+        "{out}"
+    );
 
     // predict needs no data: names and size come from the weights
     let img = d.join("pets/test/cat/000.png");
@@ -140,7 +151,9 @@ fn a_three_class_folder_at_48_pixels_trains_from_a_model_file_and_keeps_its_name
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(
-        ["bird", "cat", "dog"].iter().any(|n| out.contains(&format!(": {n}"))),
+        ["bird", "cat", "dog"]
+            .iter()
+            .any(|n| out.contains(&format!(": {n}"))),
         "{out}"
     );
     let o = kiln(d, &["filters", "--weights", w, "--layer", "3.body.0"]);
@@ -177,7 +190,10 @@ fn the_builtin_resnet_trains_by_name_and_a_bad_model_name_is_one_clear_error() {
     );
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    assert!(out.contains("resnet9-half") && out.contains("one-cycle"), "{out}");
+    assert!(
+        out.contains("resnet9-half") && out.contains("one-cycle"),
+        "{out}"
+    );
     let o = kiln(d, &["train", "--model", "resnet50"]);
     let out = text(&o);
     assert!(!o.status.success(), "{out}");

@@ -190,6 +190,9 @@ impl BackendBase for Cuda {
     fn len(storage: &CudaStorage) -> usize {
         storage.len()
     }
+    fn precision(&self) -> crate::Precision {
+        self.inner.precision()
+    }
     fn synchronize(&self) -> Result<()> {
         self.inner.sync()
     }
