@@ -258,13 +258,12 @@ fi
 
 # ---------------------------------------------------------------- c. Kiln vs PyTorch, rounds
 kiln_bench() { # PRECISION ROUND: one kiln bench run, its JSON appended to kiln-PRECISION.jsonl
-  local p="$1" r="$2" tf=0 out="$WORK/kiln-bench.out" extra=() sizes=()
-  [ "$p" = tf32 ] && tf=1
+  local p="$1" r="$2" out="$WORK/kiln-bench.out" extra=() sizes=()
   [ "$r" -gt 1 ] && extra=(--no-profile)
   if [ "$check" = 1 ]; then sizes=(--batch-size 32 --steps 2 --warmup 1); else sizes=(--batch-size 512 --steps 30 --warmup 5); fi
   : >"$out"
-  # KILN_PRECISION / KILN_TF32: the library's own switches, in case --precision does not reach the device
-  KILN_PRECISION="$p" KILN_TF32="$tf" run_for "$(budget 60)" "$out" \
+  # KILN_PRECISION: the library's own switch, set as well as --precision (both say the same)
+  KILN_PRECISION="$p" run_for "$(budget 60)" "$out" \
     "$KILN" --precision "$p" bench --device "$DEV" --c1 48 --c2 96 --l1 256 "${sizes[@]}" --json "${extra[@]}"
   local rc=$?
   grep '^{' "$out" >>"$LOGS/kiln-$p.jsonl"
@@ -409,7 +408,7 @@ elif begin search "kiln search on the CIFAR-10 JPEG tree (8 trials, 10 epochs)" 
     record search FAIL "could not unpack $jpegs"
   else
     prec="${GPU_CHECK_SEARCH_PRECISION:-tf32}"
-    tf=0; [ "$prec" = tf32 ] && tf=1
+
     # 48/96/256 first, so it finishes even if the cap cuts the grid short (same 8 trials)
     grid=(--c1 "48,32" --c2 "96,64" --l1 "256,128")
     if [ "$check" = 1 ]; then
@@ -419,7 +418,7 @@ elif begin search "kiln search on the CIFAR-10 JPEG tree (8 trials, 10 epochs)" 
     fi
     log="$LOGS/search.log"
     t1="$(date +%s.%N)"
-    KILN_PRECISION="$prec" KILN_TF32="$tf" run_for "$(budget 240)" "$log" "$KILN" --precision "$prec" search \
+    KILN_PRECISION="$prec" run_for "$(budget 240)" "$log" "$KILN" --precision "$prec" search \
       --device "$DEV" --data "$tree" "${grid[@]}" "${sizes[@]}" --augment --early-stop 3 \
       --workers "${GPU_CHECK_WORKERS:-12}" --out "$runs" --name search; rc=$?
     secs="$(awk -v a="$t1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
