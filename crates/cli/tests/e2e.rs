@@ -1,25 +1,11 @@
 //! End-to-end tests of the built `kiln` binary on a small synthetic set.
 
+mod common;
+
+use common::{kiln, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
 use std::sync::OnceLock;
-
-fn kiln(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .current_dir(dir)
-        .args(args)
-        .env_remove("KILN_DATA")
-        .output()
-        .expect("kiln runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Decodes a PNG and checks its size and that it is not blank.
 fn check_png(path: &Path, min_w: u32, min_h: u32) -> (u32, u32) {

@@ -2,27 +2,12 @@
 //! becomes an ONNX file that holds its trained weights, and that ONNX Runtime runs (when a
 //! Python venv with it can be made).
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use std::process::Command;
+
+use common::{kiln, text};
 use kiln_tensor::testing::{Need, skip};
-
-fn kiln(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .current_dir(dir)
-        .args(args)
-        .env_remove("KILN_DATA")
-        .output()
-        .expect("kiln runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn varint(b: &[u8], i: &mut usize) -> u64 {
     let mut v = 0u64;

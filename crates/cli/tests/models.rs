@@ -2,25 +2,10 @@
 //! weights then evaluate, predict and export with their own class names and size; and the
 //! built-in ResNet by name.
 
+mod common;
+
+use common::{kiln, text};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn kiln(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .current_dir(dir)
-        .env_remove("KILN_DATA")
-        .args(args)
-        .output()
-        .expect("kiln runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// `root/{train,test}/{bird,cat,dog}/*.png`, 64x64 pictures a small net can tell apart: each
 /// class its own colour and stripe direction, with noise.
