@@ -149,7 +149,8 @@ if [ -n "$sanitizer" ] && [ "${KILN_GPU_CHECK_SANITIZE:-1}" = 1 ]; then
   san_result="clean"
   for spec in "cuda_nn_ops:convolutions_split_into_chunks_agree wide_convolutions_match_with_every_engine wide_batch_norms_and_large_cross_entropy_match an_invalid_label_is_reported_not_used" \
               "cuda_ops:long_rows_use_the_split_sum dropout_masks_match fused_optimizers_match_bit_for_bit" \
-              "cuda_parity:conv_and_pool_ops_match_pytorch confignet_matches_pytorch_on_the_gpu"; do
+              "cuda_parity:conv_and_pool_ops_match_pytorch confignet_matches_pytorch_on_the_gpu" \
+              "cuda_layers:wide_residual_blocks_match model_files_match_pytorch_on_the_gpu"; do
     bin="${spec%%:*}"; filters="${spec#*:}"
     t="$(ls "$BIN"/"$bin" "$BIN"/"$bin"-* 2>/dev/null | head -1)"
     [ -n "$t" ] || continue
