@@ -454,7 +454,8 @@ elif begin sanitizer "compute-sanitizer memcheck on deterministic GPU tests" 120
   for spec in "cuda_ops:long_rows_use_the_split_sum dropout_masks_match fused_optimizers_match_bit_for_bit" \
     "cuda_nn_ops:convolutions_split_into_chunks_agree wide_batch_norms_and_large_cross_entropy_match an_invalid_label_is_reported_not_used" \
     "cuda_parity:conv_and_pool_ops_match_pytorch confignet_matches_pytorch_on_the_gpu" \
-    "cuda_precision:matmuls_follow_the_precision auto_never_mixes_precisions"; do
+    "cuda_precision:matmuls_follow_the_precision auto_never_mixes_precisions" \
+    "cuda_layers:wide_residual_blocks_match model_files_match_pytorch_on_the_gpu"; do
     bin="${spec%%:*}"
     read -r -a filters <<<"${spec#*:}"
     t="$BIN/$bin"
