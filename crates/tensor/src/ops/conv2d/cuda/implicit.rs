@@ -168,6 +168,44 @@ pub(super) fn splits(nq: usize, tiles: usize, want_blocks: usize, align: usize) 
     (nq.div_ceil(per_split).max(1), per_split)
 }
 
+/// The workspace of a weight gradient of `len` values summed in `splits` slices (each slice's
+/// partial sums, added in order afterwards), checked to stay indexable in 32 bits.
+pub(super) fn split_workspace(dev: &Cuda, splits: usize, len: usize) -> Result<CudaStorage> {
+    if splits * len >= i32::MAX as usize {
+        return Err(backend_err(format!(
+            "conv2d weight gradient: {splits} slices of {len} values overflow the workspace"
+        )));
+    }
+    dev.alloc(splits * len)
+}
+
+/// The arguments every weight-gradient kernel starts with: workspace, input, output
+/// gradient, the pixel split and the geometry.
+pub(super) fn weight_grad_args(
+    ws: &CudaStorage,
+    x: &CudaStorage,
+    dy: &CudaStorage,
+    s: &Conv2dSpec,
+    nq: usize,
+    per_split: usize,
+) -> Vec<Arg> {
+    let mut args = vec![
+        Arg::Ptr(ws.ptr()),
+        Arg::Ptr(x.ptr()),
+        Arg::Ptr(dy.ptr()),
+        i(s.c_out),
+        i(nq),
+        i(per_split),
+        i(s.c_in),
+        i(s.h),
+        i(s.w),
+        i(s.out_h()),
+        i(s.out_w()),
+    ];
+    args.extend(window(s));
+    args
+}
+
 pub(crate) fn backward_weight(
     dev: &Cuda,
     x: &CudaStorage,
@@ -189,28 +227,9 @@ pub(crate) fn backward_weight(
     // enough blocks to fill the GPU a few times over
     let want = dev.inner().sm_count as usize * 8;
     let (splits, per_split) = splits(nq, tiles.0 * tiles.1, want, 8);
-    if splits * dw.len() >= i32::MAX as usize {
-        return Err(backend_err(format!(
-            "conv2d weight gradient: {splits} slices of {} values overflow the workspace",
-            dw.len()
-        )));
-    }
-    let ws = dev.alloc(splits * dw.len())?;
+    let ws = split_workspace(dev, splits, dw.len())?;
     let grid = (tiles.0 as u32, tiles.1 as u32, splits as u32);
-    let mut args = vec![
-        Arg::Ptr(ws.ptr()),
-        Arg::Ptr(x.ptr()),
-        Arg::Ptr(dy.ptr()),
-        i(s.c_out),
-        i(nq),
-        i(per_split),
-        i(s.c_in),
-        i(s.h),
-        i(s.w),
-        i(s.out_h()),
-        i(s.out_w()),
-    ];
-    args.extend(window(s));
+    let args = weight_grad_args(&ws, x, dy, s, nq, per_split);
     dev.inner().launch(kernel, cfg(grid, threads), &args)?;
     let args = [
         Arg::Ptr(dw.ptr()),

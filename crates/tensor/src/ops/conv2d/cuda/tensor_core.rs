@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use super::Pass;
-use super::implicit::{i, splits, window};
+use super::implicit::{i, split_workspace, splits, weight_grad_args, window};
 use crate::Result;
 use crate::cuda::device::backend_err;
 use crate::cuda::kernels::{Arg, cfg, cfg_1d, cfg_smem};
@@ -450,28 +450,9 @@ pub(crate) fn backward_weight(
     // a few blocks per SM: each holds ~60 KiB of shared memory
     let want = dev.inner().sm_count as usize * 4;
     let (splits, per_split) = splits(nq, tiles.0 * tiles.1, want, BQ);
-    if splits * dw.len() >= i32::MAX as usize {
-        return Err(backend_err(format!(
-            "conv2d weight gradient: {splits} slices of {} values overflow the workspace",
-            dw.len()
-        )));
-    }
-    let ws = dev.alloc(splits * dw.len())?;
+    let ws = split_workspace(dev, splits, dw.len())?;
     let grid = (tiles.0 as u32, tiles.1 as u32, splits as u32);
-    let mut args = vec![
-        Arg::Ptr(ws.ptr()),
-        Arg::Ptr(x.ptr()),
-        Arg::Ptr(dy.ptr()),
-        i(s.c_out),
-        i(nq),
-        i(per_split),
-        i(s.c_in),
-        i(s.h),
-        i(s.w),
-        i(s.out_h()),
-        i(s.out_w()),
-    ];
-    args.extend(window(s));
+    let mut args = weight_grad_args(&ws, x, dy, s, nq, per_split);
     args.extend(layout_args(&l, false));
     dev.inner().launch(
         "conv_tc_bwd_w",
