@@ -105,6 +105,9 @@ pub enum NnError {
         kind: &'static str,
         reason: String,
     },
+    /// Optimizer settings that cannot work.
+    #[error("invalid optimizer settings: {0}")]
+    Optimizer(String),
     /// A configuration that cannot make a network.
     #[error("invalid model configuration: {0}")]
     Config(String),

@@ -48,6 +48,40 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// Checks everything that can be checked without the data: counts, the optimizer, label
+    /// smoothing, the validation split and the schedule's structure (its length in steps is
+    /// checked again once the data is known).
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |m: String| Err(crate::TrainError::Config(m));
+        if self.epochs == 0 || self.batch_size == 0 {
+            return bad(format!(
+                "epochs and batch size must be at least 1 (got {} epochs, batch {})",
+                self.epochs, self.batch_size
+            ));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(format!(
+                "label smoothing must be in [0, 1), got {}",
+                self.label_smoothing
+            ));
+        }
+        if let Some(f) = self.val_split
+            && !(f > 0.0 && f < 1.0)
+        {
+            return bad(format!(
+                "the validation split must be a fraction between 0 and 1, got {f}"
+            ));
+        }
+        self.optimizer.validate()?;
+        // a generous step count: only a schedule that cannot work at any length fails here
+        self.schedule
+            .validate(self.optimizer.lr(), 1 << 20, self.epochs as u64)
+            .map_err(kiln_nn::NnError::from)?;
+        Ok(())
+    }
+}
+
 /// One dataset as a run saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatasetId {

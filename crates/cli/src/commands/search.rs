@@ -46,9 +46,11 @@ impl Job for SearchJob {
             ..RunValues::default()
         };
         let train = train_config(&a.recipe, values, c.seed, synthetic)?;
+        train.validate()?;
+        let model = architecture(&a.model, None)?;
         let (data, _) = load_fit_data(c, train.val_split)?;
         let base = RunConfig {
-            model: architecture(&a.model, None)?,
+            model,
             train,
             init_from: None,
             data: data.fingerprint(),

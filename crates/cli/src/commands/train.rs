@@ -77,6 +77,9 @@ impl Job for TrainJob {
             None => {
                 let synthetic = c.data.is_none() && kiln_data::default_data_dir().is_none();
                 let train = train_config(&a.recipe, values, c.seed, synthetic)?;
+                // everything the flags decide is checked before any image is read
+                train.validate()?;
+                let model = architecture(&a.model.model, Some(&a.model))?;
                 let (data, _) = load_fit_data(c, train.val_split)?;
                 let init_from = match &a.from {
                     Some(w) => Some(InitFrom {
@@ -86,7 +89,7 @@ impl Job for TrainJob {
                     None => None,
                 };
                 let cfg = RunConfig {
-                    model: architecture(&a.model.model, Some(&a.model))?,
+                    model,
                     train,
                     init_from,
                     data: data.fingerprint(),

@@ -89,16 +89,21 @@ impl OptimizerConfig {
         }
     }
 
+    /// Checks every value (the same checks as [`OptimizerConfig::build`], without a device).
+    pub fn validate(&self) -> Result<()> {
+        self.build(&kiln_tensor::Cpu).map(|_| ())
+    }
+
     /// Checks every value, then makes the optimizer.
     pub fn build<B: Backend>(&self, dev: &B) -> Result<Box<dyn Optimizer<B>>> {
         let bad = |what: &str, v: f32| {
-            Err(NnError::Config(format!(
+            Err(NnError::Optimizer(format!(
                 "the optimizer's {what} must be a non-negative number, got {v}"
             )))
         };
         let lr = self.lr();
         if !(lr.is_finite() && lr > 0.0) {
-            return Err(NnError::Config(format!(
+            return Err(NnError::Optimizer(format!(
                 "the learning rate must be positive, got {lr}"
             )));
         }
@@ -126,7 +131,7 @@ impl OptimizerConfig {
                 weight_decay,
             } => {
                 if !(momentum.is_finite() && (0.0..1.0).contains(&momentum)) {
-                    return Err(NnError::Config(format!(
+                    return Err(NnError::Optimizer(format!(
                         "SGD's momentum must be in [0, 1), got {momentum}"
                     )));
                 }
@@ -134,7 +139,7 @@ impl OptimizerConfig {
                     return bad("weight decay", weight_decay);
                 }
                 if nesterov && momentum == 0.0 {
-                    return Err(NnError::Config(
+                    return Err(NnError::Optimizer(
                         "Nesterov momentum needs a momentum above 0".into(),
                     ));
                 }
