@@ -19,7 +19,7 @@ pub enum TrainError {
     Data(#[from] kiln_data::DataError),
     /// The loss became NaN or infinite.
     #[error(
-        "the loss became {value} at epoch {epoch}, batch {batch}: training stopped (the best checkpoint is intact); the learning rate is probably too high"
+        "the loss became {value} at epoch {epoch}, by batch {batch}: training stopped (the best checkpoint is intact); the learning rate is probably too high"
     )]
     NonFiniteLoss {
         epoch: usize,

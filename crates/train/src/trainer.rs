@@ -77,9 +77,63 @@ pub struct EpochPlan<'a> {
     pub schedule: &'a LrSchedule,
 }
 
+/// A pass's running loss sum and count of wrong predictions, kept on the device and read back
+/// a few times a second at most, so that a step waits for nothing on the host.
+struct DeviceSums<B: Backend> {
+    loss: Tensor<B>,
+    wrong: Tensor<B>,
+    /// The figures of the last read: (loss sum, wrong predictions).
+    read: (f64, f64),
+    last_read: Option<Instant>,
+}
+
+/// How often the running figures are read back from the device.
+const READ_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+impl<B: Backend> DeviceSums<B> {
+    fn new(dev: &B) -> Result<Self> {
+        Ok(DeviceSums {
+            loss: Tensor::zeros(&[], dev)?,
+            wrong: Tensor::zeros(&[], dev)?,
+            read: (0.0, 0.0),
+            last_read: None,
+        })
+    }
+
+    /// Adds a batch of `n` images: its mean loss and the predictions of its logits.
+    fn add(
+        &mut self,
+        loss: &Tensor<B>,
+        logits: &Tensor<B>,
+        labels: &Tensor<B>,
+        n: usize,
+    ) -> Result<()> {
+        self.loss = self.loss.add(&loss.detach().scale(n as f32)?)?;
+        // 1 where the arg-max differs from the label
+        let wrong = logits.detach().argmax(1)?.sub(labels)?.abs()?.step()?;
+        self.wrong = self.wrong.add(&wrong.sum_all()?)?;
+        Ok(())
+    }
+
+    /// Reads the sums when `now` is due (or `force`); returns whether it read.
+    fn read_if_due(&mut self, force: bool) -> Result<bool> {
+        if !force && self.last_read.is_some_and(|t| t.elapsed() < READ_EVERY) {
+            return Ok(false);
+        }
+        self.read = (
+            self.loss.to_scalar()? as f64,
+            self.wrong.to_scalar()? as f64,
+        );
+        self.last_read = Some(Instant::now());
+        Ok(true)
+    }
+}
+
 /// Trains one epoch: per batch the schedule's learning rate, forward, cross-entropy, backward
 /// and the optimizer's step. The dropout masks of step `s` come from `(seed, epoch, s)`, so a
-/// run is reproducible.
+/// run is reproducible. The loss and accuracy accumulate on the device and are read a few
+/// times a second (and at the end): a non-finite loss stops the epoch when it is read, naming
+/// the batch by which it was seen, before any weights of the epoch are saved.
 pub fn train_epoch<B: Backend>(
     model: &mut dyn Module<B>,
     opt: &mut dyn Optimizer<B>,
@@ -89,7 +143,8 @@ pub fn train_epoch<B: Backend>(
 ) -> Result<EpochStats> {
     let start = Instant::now();
     let steps = plan.loader.num_batches();
-    let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+    let mut sums = DeviceSums::new(dev)?;
+    let mut seen = 0usize;
     let mut lr = plan.base_lr;
     cb.pass_start(&format!("epoch {}/{}", plan.epoch + 1, plan.epochs), steps);
     for (step, batch) in plan.loader.epoch(plan.epoch as u64).enumerate() {
@@ -107,39 +162,35 @@ pub fn train_epoch<B: Backend>(
         ));
         let logits = model.forward(&x, &mut ctx)?;
         let loss = logits.cross_entropy(&y, plan.label_smoothing)?;
-        let value = loss.to_scalar()?;
-        if !value.is_finite() {
-            return Err(TrainError::NonFiniteLoss {
-                epoch: plan.epoch + 1,
-                batch: step + 1,
-                value,
-            });
-        }
-        let k = logits.shape()[1];
-        let preds = argmax_rows(&logits.to_vec()?, k);
-        correct += preds
-            .iter()
-            .zip(&batch.labels)
-            .filter(|(p, l)| p == l)
-            .count();
+        sums.add(&loss, &logits, &y, n)?;
         let grads = loss.backward()?;
         drop((loss, logits));
         opt.step(model, &grads)?;
-        loss_sum += value as f64 * n as f64;
         seen += n;
-        cb.step(&StepInfo {
-            step: step + 1,
-            steps,
-            loss: loss_sum / seen as f64,
-            accuracy: correct as f64 / seen as f64,
-            images_per_sec: seen as f64 / start.elapsed().as_secs_f64().max(1e-9),
-            lr,
-        });
+        if sums.read_if_due(step + 1 == steps)? {
+            let (loss_sum, wrong) = sums.read;
+            if !loss_sum.is_finite() {
+                return Err(TrainError::NonFiniteLoss {
+                    epoch: plan.epoch + 1,
+                    batch: step + 1,
+                    value: loss_sum as f32,
+                });
+            }
+            cb.step(&StepInfo {
+                step: step + 1,
+                steps,
+                loss: loss_sum / seen as f64,
+                accuracy: 1.0 - wrong / seen as f64,
+                images_per_sec: seen as f64 / start.elapsed().as_secs_f64().max(1e-9),
+                lr,
+            });
+        }
     }
     cb.pass_end();
+    let (loss_sum, wrong) = sums.read;
     Ok(EpochStats {
         loss: loss_sum / seen.max(1) as f64,
-        accuracy: correct as f64 / seen.max(1) as f64,
+        accuracy: 1.0 - wrong / seen.max(1) as f64,
         images: seen,
         seconds: start.elapsed().as_secs_f64(),
         lr,
