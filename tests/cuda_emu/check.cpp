@@ -3,17 +3,23 @@
 // prints "rng ..." lines for the Rust side to compare with kiln_tensor::rng, then a summary.
 #include "shim.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <numeric>
 #include <random>
 #include <string>
 
 #include "../../crates/tensor/src/cuda/prelude.cu"
+#include "../../crates/tensor/src/cuda/tensor_core.cu"
 #include "../../crates/tensor/src/cuda/memory.cu"
 #include "../../crates/tensor/src/ops/elementwise/elementwise.cu"
 #include "../../crates/tensor/src/ops/reduce/reduce.cu"
 #include "../../crates/tensor/src/ops/conv2d/im2col.cu"
 #include "../../crates/tensor/src/ops/conv2d/implicit_gemm.cu"
+#include "../../crates/tensor/src/ops/conv2d/tc_geometry.cu"
+#include "../../crates/tensor/src/ops/conv2d/tc_conv.cu"
+#include "../../crates/tensor/src/ops/conv2d/tc_conv_bwd_w.cu"
 #include "../../crates/tensor/src/ops/pool/pool.cu"
 #include "../../crates/tensor/src/ops/batch_norm/batch_norm.cu"
 #include "../../crates/tensor/src/ops/cross_entropy/cross_entropy.cu"
@@ -291,10 +297,17 @@ static void test_conv(int sh, int sw, int dh, int dw) {
     launch(nchw_to_cn, grid1(src.size()), 256, cn.data(), (const float*)src.data(), nb, c, plane);
     check(close(cn, cnw, 0), "nchw_to_cn");
     auto bias = rnd(c, -1, 1);
-    std::vector<float> biased = src, bw = src;
-    for (size_t i = 0; i < bw.size(); ++i) bw[i] += bias[(i / plane) % c];
-    launch(bias_add_nchw, grid1(src.size()), 256, biased.data(), (const float*)bias.data(), (int)src.size(), plane, c);
-    check(close(biased, bw, 0), "bias_add_nchw");
+    for (int relu = 0; relu < 2; ++relu)
+        for (int with_bias = 0; with_bias < 2; ++with_bias) {
+            std::vector<float> biased = src, bw = src;
+            for (size_t i = 0; i < bw.size(); ++i) {
+                if (with_bias) bw[i] += bias[(i / plane) % c];
+                if (relu) bw[i] = std::fmax(bw[i], 0.0f);
+            }
+            launch(bias_relu_nchw, grid1(src.size()), 256, biased.data(), with_bias ? (const float*)bias.data() : nullptr,
+                   relu, (int)src.size(), plane, c);
+            check(close(biased, bw, 0), "bias_relu_nchw bias=" + std::to_string(with_bias) + " relu=" + std::to_string(relu));
+        }
 }
 
 // The implicit-GEMM kernels against a naive convolution, forward and both backward passes,
@@ -334,11 +347,15 @@ static void test_conv_implicit(int n, int c_in, int h, int w, int c_out, int kh,
                 }
     auto to_f = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
     const int ncols = n * P;
-    std::vector<float> y((size_t)n * c_out * P, NAN);
-    launch(wm == 1 ? conv_igemm_fwd : conv_igemm_fwd_w2, dim3{(unsigned)((ncols + 127) / 128), (c_out + rows - 1) / rows, 1}, threads, y.data(),
-           (const float*)wt.data(), (const float*)x.data(), (const float*)bias.data(), c_out, n, c_in, h, w, oh, ow,
-           kh, kw, sh, sw, ph, pw, dh, dw);
-    check(close(y, to_f(want_y), 1e-5), name + ": forward");
+    for (int relu = 0; relu < 2; ++relu) {
+        std::vector<float> y((size_t)n * c_out * P, NAN), want = to_f(want_y);
+        if (relu)
+            for (auto& v : want) v = std::fmax(v, 0.0f);
+        launch(wm == 1 ? conv_igemm_fwd : conv_igemm_fwd_w2, dim3{(unsigned)((ncols + 127) / 128), (c_out + rows - 1) / rows, 1}, threads, y.data(),
+               (const float*)wt.data(), (const float*)x.data(), (const float*)bias.data(), relu, c_out, n, c_in, h, w, oh,
+               ow, kh, kw, sh, sw, ph, pw, dh, dw);
+        check(close(y, want, 1e-5), name + (relu ? ": forward + relu" : ": forward"));
+    }
     // backward input: the weight transposed, then the transposed convolution
     std::vector<float> wtt(wt.size(), NAN), dx(x.size(), NAN);
     launch(conv_weight_transpose, grid1(wt.size()), 256, wtt.data(), (const float*)wt.data(), c_out, c_in, kh * kw);
@@ -358,6 +375,8 @@ static void test_conv_implicit(int n, int c_in, int h, int w, int c_out, int kh,
     check(close(dwv, to_f(want_dw), 1e-4), name + ": backward weight (" + std::to_string(splits) + " slices)");
   }
 }
+
+#include "conv_tc.h"
 
 static void test_pool() {
     const i64 planes = 3, h = 7, w = 5, kh = 3, kw = 2, sh = 2, sw = 1, ph = 1, pw = 1;
@@ -617,6 +636,7 @@ int main() {
     test_conv_implicit(2, 4, 9, 8, 3, 1, 1, 2, 3, 0, 0, 1, 1, 1);   // phases no tap reaches
     test_conv_implicit(2, 3, 13, 12, 6, 3, 3, 2, 3, 1, 2, 2, 3, 2);  // dilated and strided
     test_conv_implicit(40, 6, 26, 26, 7, 3, 3, 2, 2, 0, 0, 1, 1, 9); // ConfigNet's conv4 shape, many columns
+    test_conv_tensor_core();
     test_pool();
     test_batch_norm();
     test_cross_entropy();

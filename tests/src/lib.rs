@@ -102,14 +102,19 @@ pub fn assert_close(what: &str, got: &Outcome, want: &Outcome, tol: f64) {
     }
 }
 
-/// The shared CUDA device of a test binary; panics with a clear message without a GPU.
+/// The shared CUDA device of a test binary, set to `Precision::F32`: the CPU-against-CUDA
+/// tests compare at 1e-4, which TF32 products do not meet (tests/cuda_precision.rs checks TF32
+/// against f64). Panics with a clear message without a GPU.
 #[cfg(feature = "cuda")]
 pub fn gpu() -> kiln_tensor::Cuda {
     static DEV: std::sync::OnceLock<kiln_tensor::Cuda> = std::sync::OnceLock::new();
     DEV.get_or_init(|| {
-        kiln_tensor::Cuda::new(0).unwrap_or_else(|e| {
+        let dev = kiln_tensor::Cuda::new(0).unwrap_or_else(|e| {
             panic!("this test needs an NVIDIA GPU (run it with --ignored on a GPU machine): {e}")
-        })
+        });
+        dev.set_precision(kiln_tensor::Precision::F32)
+            .expect("the GPU takes Precision::F32");
+        dev
     })
     .clone()
 }

@@ -1,6 +1,7 @@
 //! CPU against CUDA for the network ops on random geometries, forward and backward through
-//! the Tensor API and autograd: conv2d (both engines: im2col + cuBLAS, chunked, and implicit
-//! GEMM), max/avg pooling, batch norm (1-D and 2-D, training and evaluation) and the fused
+//! the Tensor API and autograd: conv2d and the fused conv2d_relu (both engines: im2col +
+//! cuBLAS, chunked, and implicit GEMM; in `Precision::F32`, see `kiln_tests::gpu`), max/avg
+//! pooling, batch norm (1-D and 2-D, training and evaluation) and the fused
 //! cross-entropy, including what an invalid label does on the GPU. Needs an NVIDIA GPU: run
 //! with --ignored.
 #![cfg(feature = "cuda")]
@@ -147,6 +148,9 @@ proptest! {
             gpu().set_conv_engine(engine);
             let (cpu, on_gpu) = both!(inputs, |xs| conv(xs, c.opts));
             assert_close(&format!("conv2d {engine:?} {c:?}"), &on_gpu, &cpu, TOL);
+            // the ReLU fused into the engine's epilogue
+            let (cpu, on_gpu) = both!(inputs, |xs| xs[0].conv2d_relu(&xs[1], xs.get(2), c.opts));
+            assert_close(&format!("conv2d_relu {engine:?} {c:?}"), &on_gpu, &cpu, TOL);
         }
         gpu().set_conv_engine(ConvEngine::Auto);
     }

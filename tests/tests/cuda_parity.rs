@@ -1,7 +1,8 @@
 //! The CUDA backend against PyTorch (the fixtures of `shared/fixtures/pytorch-parity`, as the
 //! CPU parity tests use them) and against the CPU backend on whole ConfigNet training steps;
-//! plus the pool's "no allocation per step" promise and the TF32 switch. Needs an NVIDIA GPU:
-//! run with --ignored.
+//! plus the pool's "no allocation per step" promise. The device runs in `Precision::F32`
+//! (`kiln_tests::gpu`; TF32 is checked in cuda_precision.rs). Needs an NVIDIA GPU: run with
+//! --ignored.
 #![cfg(feature = "cuda")]
 
 use std::collections::BTreeMap;
@@ -323,26 +324,4 @@ fn training_allocates_nothing_after_warm_up() {
         before.driver_allocations, after.driver_allocations,
         "steady-state training steps must reuse pooled buffers"
     );
-}
-
-#[test]
-#[ignore = "needs an NVIDIA GPU: run with --ignored on a GPU machine"]
-fn tf32_is_off_by_default_and_can_be_switched() {
-    let dev = gpu();
-    let n = 512;
-    let a = Tensor::rand_uniform(&[n, n], -1.0, 1.0, 1, &Cpu).unwrap();
-    let b = Tensor::rand_uniform(&[n, n], -1.0, 1.0, 2, &Cpu).unwrap();
-    let want = a.matmul(&b).unwrap().to_vec().unwrap();
-    let (ag, bg) = (a.to_device(&dev).unwrap(), b.to_device(&dev).unwrap());
-    let env_on = std::env::var("KILN_TF32").is_ok_and(|v| v.trim() == "1");
-    assert_eq!(dev.tf32(), env_on);
-    dev.set_tf32(false).unwrap();
-    let full = rel_err(&ag.matmul(&bg).unwrap().to_vec().unwrap(), &want);
-    dev.set_tf32(true).unwrap();
-    assert!(dev.tf32());
-    let tf32 = rel_err(&ag.matmul(&bg).unwrap().to_vec().unwrap(), &want);
-    dev.set_tf32(env_on).unwrap();
-    println!("matmul {n}x{n}: relative error f32 {full:.2e}, tf32 {tf32:.2e}");
-    assert!(full <= 1e-5, "full f32: {full:.2e}");
-    assert!(tf32 <= 1e-2, "tf32: {tf32:.2e}");
 }

@@ -41,9 +41,10 @@ fn device_count_never_panics() {
 
 #[test]
 fn kernels_compile_with_nvrtc() {
-    // sm_90 (H100), sm_80 (A100), sm_86, sm_120 (Blackwell), and an architecture newer than
-    // any NVRTC knows (compiled to PTX for the driver to JIT)
-    for (major, minor) in [(9, 0), (8, 0), (8, 6), (12, 0), (15, 0)] {
+    // sm_90 (H100), sm_80 (A100), sm_86, sm_120 (Blackwell), sm_75 (Turing: the tensor-core
+    // kernels compile to stubs there), and an architecture newer than any NVRTC knows
+    // (compiled to PTX for the driver to JIT)
+    for (major, minor) in [(9, 0), (8, 0), (8, 6), (12, 0), (7, 5), (15, 0)] {
         match kiln_tensor::cuda::compile_kernels(major, minor) {
             Ok(n) => {
                 println!("sm_{major}{minor}: {n} kernels compiled");
@@ -51,7 +52,7 @@ fn kernels_compile_with_nvrtc() {
             }
             Err(e) if e.to_string().contains("libnvrtc") => {
                 kiln_tensor::testing::skip(
-                    kiln_tensor::testing::Need::Gpu,
+                    kiln_tensor::testing::Need::Nvrtc,
                     "compiling the CUDA kernels",
                     &format!("libnvrtc cannot be loaded ({e})"),
                 );
@@ -59,5 +60,43 @@ fn kernels_compile_with_nvrtc() {
             }
             Err(e) => panic!("sm_{major}{minor}: {e}"),
         }
+    }
+}
+
+#[test]
+fn no_kernel_spills_registers() {
+    // ptxas's resource report for the architectures Kiln targets: registers per thread and
+    // spills (a spill in a hot loop costs local-memory traffic)
+    for (major, minor) in [(9, 0), (8, 0), (8, 6), (12, 0)] {
+        let report = match kiln_tensor::cuda::kernel_resources(major, minor) {
+            Ok(r) => r,
+            Err(e) if e.to_string().contains("libnvrtc") => {
+                kiln_tensor::testing::skip(
+                    kiln_tensor::testing::Need::Gpu,
+                    "ptxas resource report",
+                    &format!("libnvrtc cannot be loaded ({e})"),
+                );
+                return;
+            }
+            Err(e) => panic!("sm_{major}{minor}: {e}"),
+        };
+        assert!(
+            report.len() >= 32,
+            "sm_{major}{minor}: {} kernels reported",
+            report.len()
+        );
+        for k in &report {
+            if k.kernel.starts_with("conv_") {
+                println!(
+                    "sm_{major}{minor} {:<24} {:>3} registers, {} bytes spilled, {} bytes stack",
+                    k.kernel, k.registers, k.spill_bytes, k.stack_bytes
+                );
+            }
+        }
+        let spilling: Vec<_> = report.iter().filter(|k| k.spill_bytes > 0).collect();
+        assert!(
+            spilling.is_empty(),
+            "sm_{major}{minor}: kernels spill: {spilling:?}"
+        );
     }
 }

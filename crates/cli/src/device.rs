@@ -4,6 +4,7 @@
 use clap::ValueEnum;
 use kiln_tensor::{Backend, Cpu};
 
+use crate::args::{Common, PrecisionArg};
 use crate::{CliError, Result};
 
 /// `--device`.
@@ -19,22 +20,36 @@ pub trait Job {
     fn run<B: Backend>(self, dev: &B) -> Result<Self::Output>;
 }
 
-/// Runs `job` on the chosen device.
-pub fn dispatch<J: Job>(kind: DeviceKind, job: J) -> Result<J::Output> {
+/// Runs `job` on the chosen device, at the chosen precision.
+pub fn dispatch<J: Job>(
+    kind: DeviceKind,
+    precision: Option<PrecisionArg>,
+    job: J,
+) -> Result<J::Output> {
     match kind {
-        DeviceKind::Cpu => job.run(&Cpu),
-        DeviceKind::Cuda => run_cuda(job),
+        DeviceKind::Cpu => {
+            if precision == Some(PrecisionArg::Tf32) {
+                eprintln!("note: --precision tf32 is a GPU setting; the CPU computes in f32");
+            }
+            job.run(&Cpu)
+        }
+        DeviceKind::Cuda => run_cuda(precision, job),
     }
 }
 
 #[cfg(feature = "cuda")]
-fn run_cuda<J: Job>(job: J) -> Result<J::Output> {
+fn run_cuda<J: Job>(precision: Option<PrecisionArg>, job: J) -> Result<J::Output> {
     let dev = kiln_tensor::Cuda::new(0)?;
+    match precision {
+        Some(PrecisionArg::F32) => dev.set_precision(kiln_tensor::Precision::F32)?,
+        Some(PrecisionArg::Tf32) => dev.set_precision(kiln_tensor::Precision::Tf32)?,
+        None => {}
+    }
     job.run(&dev)
 }
 
 #[cfg(not(feature = "cuda"))]
-fn run_cuda<J: Job>(_job: J) -> Result<J::Output> {
+fn run_cuda<J: Job>(_precision: Option<PrecisionArg>, _job: J) -> Result<J::Output> {
     Err(CliError::Usage(
         "this kiln was built without CUDA support: rebuild with `cargo build --release -p kiln-cli --features cuda`, or use --device cpu".into(),
     ))
@@ -52,4 +67,13 @@ pub fn set_threads(threads: Option<usize>) -> Result<()> {
             .map_err(|e| CliError::Usage(format!("cannot set --threads {n}: {e}")))?;
     }
     Ok(())
+}
+
+/// What a run records of its device: the kind, and the precision it computes in (the CPU
+/// always in f32; CUDA in tf32 unless `--precision f32`).
+pub fn device_info<B: Backend>(dev: &B, _c: &Common) -> kiln_train::DeviceInfo {
+    kiln_train::DeviceInfo {
+        kind: B::KIND.to_string(),
+        precision: dev.precision().name().to_string(),
+    }
 }

@@ -18,6 +18,8 @@ pub enum CliError {
     Data(#[from] kiln_data::DataError),
     #[error(transparent)]
     Metrics(#[from] kiln_metrics::MetricError),
+    #[error("cannot export the model: {0}")]
+    Onnx(#[from] kiln_onnx::OnnxError),
     #[error("cannot draw the picture: {0}")]
     Render(#[from] kiln_viz::VizError),
     #[error("{path}: {source}")]

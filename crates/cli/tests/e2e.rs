@@ -1,25 +1,11 @@
 //! End-to-end tests of the built `kiln` binary on a small synthetic set.
 
+mod common;
+
+use common::{kiln, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
 use std::sync::OnceLock;
-
-fn kiln(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .current_dir(dir)
-        .args(args)
-        .env_remove("KILN_DATA")
-        .output()
-        .expect("kiln runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Decodes a PNG and checks its size and that it is not blank.
 fn check_png(path: &Path, min_w: u32, min_h: u32) -> (u32, u32) {
@@ -98,7 +84,7 @@ fn train_writes_weights_history_and_a_plot() {
         "checkpoint.safetensors",
         "history.csv",
         "history.jsonl",
-        "config.json",
+        "run.json",
     ] {
         assert!(run.join(f).exists(), "{f}");
     }
@@ -263,7 +249,11 @@ fn bad_input_ends_in_one_clear_error() {
         &["eval", "--weights", "missing.safetensors"],
         "missing.safetensors",
     );
-    fails_clearly(d, &["eval", "--weights", w, "--c1", "12"], "conv1.weight");
+    fails_clearly(
+        d,
+        &["eval", "--weights", w, "--c1", "12"],
+        "names its own network",
+    );
     std::fs::write(d.join("broken.png"), b"not a picture").unwrap();
     fails_clearly(d, &["predict", "--weights", w, "broken.png"], "broken.png");
     // A missing image the user named: plainly "no such file", no hint about datasets.

@@ -2,32 +2,17 @@
 //! Kiln's test accuracy and loss on real CIFAR-10 equal PyTorch's own (recorded beside the
 //! weights by `scripts/fixtures/train_torch_confignet.py`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::PathBuf;
+
+use common::{kiln, text};
 use kiln_tensor::testing::{Need, skip};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name)
-}
-
-fn kiln(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .current_dir(dir)
-        .args(args)
-        .env_remove("KILN_DATA")
-        .output()
-        .expect("kiln runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The real CIFAR-10 folder: `KILN_DATA`, else `shared/data` beside the workspace.

@@ -260,6 +260,72 @@ impl Dataset {
         d
     }
 
+    /// A SHA-256 of everything that makes the dataset what it is (image shape, class names,
+    /// every image's bytes and label, in order), as hex: two datasets with the same
+    /// fingerprint train the same way. About 0.1 s for CIFAR-10's 50,000 images.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for d in [self.channels, self.height, self.width, self.len()] {
+            h.update((d as u64).to_le_bytes());
+        }
+        for name in &self.class_names {
+            h.update((name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+        }
+        h.update(&self.images);
+        for &l in &self.labels {
+            h.update((l as u32).to_le_bytes());
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Splits off a held-out validation set of `fraction` of the images, the same fraction of
+    /// every class, chosen by `seed`: returns `(train, validation)`. The order within each
+    /// part is the dataset's own.
+    pub fn split_validation(&self, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
+        if !(fraction > 0.0 && fraction < 1.0) {
+            return Err(DataError::Invalid(format!(
+                "the validation fraction must be between 0 and 1 (exclusive), got {fraction}"
+            )));
+        }
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); self.num_classes()];
+        for (i, &l) in self.labels.iter().enumerate() {
+            by_class[l].push(i);
+        }
+        let mut held = vec![false; self.len()];
+        for (c, idx) in by_class.iter_mut().enumerate() {
+            // a seeded shuffle per class (Fisher-Yates over a counter-based stream)
+            for i in (1..idx.len()).rev() {
+                let j = (crate::loader::mix(seed, c as u64, i as u64) % (i as u64 + 1)) as usize;
+                idx.swap(i, j);
+            }
+            let take = (idx.len() as f64 * fraction).round() as usize;
+            for &i in &idx[..take.min(idx.len())] {
+                held[i] = true;
+            }
+        }
+        let val: Vec<usize> = (0..self.len()).filter(|&i| held[i]).collect();
+        let train: Vec<usize> = (0..self.len()).filter(|&i| !held[i]).collect();
+        if val.is_empty() || train.is_empty() {
+            return Err(DataError::Invalid(format!(
+                "a validation fraction of {fraction} of {} images leaves {} for training and {} for validation",
+                self.len(),
+                train.len(),
+                val.len()
+            )));
+        }
+        let mut t = self.subset(train)?;
+        let mut v = self.subset(val)?;
+        t.source = format!("{} (training part, {} images)", self.source, t.len());
+        v.source = format!(
+            "{} (held-out validation part, {} images)",
+            self.source,
+            v.len()
+        );
+        Ok((t, v))
+    }
+
     /// The first `n` images (all of them when `n >= len()`).
     pub fn first(&self, n: usize) -> Dataset {
         let n = n.min(self.len());
@@ -295,6 +361,42 @@ mod tests {
             "tiny",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn fingerprints_tell_datasets_apart_and_validation_splits_are_stratified() {
+        let labels: Vec<usize> = (0..100).map(|i| i % 4).collect();
+        let images: Vec<u8> = (0..100 * 3).map(|i| (i * 7 % 251) as u8).collect();
+        let names: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let d = Dataset::new(
+            images.clone(),
+            labels.clone(),
+            [3, 1, 1],
+            names.clone(),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(d.fingerprint(), d.clone().fingerprint());
+        let mut other = images;
+        other[5] ^= 1;
+        let e = Dataset::new(other, labels, [3, 1, 1], names, "x").unwrap();
+        assert_ne!(d.fingerprint(), e.fingerprint(), "one byte changes it");
+        let (t, v) = d.split_validation(0.2, 9).unwrap();
+        assert_eq!((t.len(), v.len()), (80, 20));
+        assert_eq!(
+            v.counts_per_class(),
+            vec![5; 4],
+            "every class in proportion"
+        );
+        let (t2, v2) = d.split_validation(0.2, 9).unwrap();
+        assert_eq!(
+            (t2.labels(), v2.images()),
+            (t.labels(), v.images()),
+            "seeded"
+        );
+        let (_, v3) = d.split_validation(0.2, 10).unwrap();
+        assert_ne!(v3.images(), v.images(), "another seed, other images");
+        assert!(d.split_validation(0.0, 1).is_err() && d.split_validation(1.0, 1).is_err());
     }
 
     #[test]

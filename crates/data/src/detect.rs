@@ -128,15 +128,54 @@ pub fn load(path: &Path, split: Split) -> Result<Dataset> {
 
 /// Like [`load`], with checksum verification chosen.
 pub fn load_with(path: &Path, split: Split, checksums: Checksums) -> Result<Dataset> {
-    load_layout(&detect_layout(path)?, split, &checksums.into())
+    load_options(
+        path,
+        split,
+        &LoadOptions {
+            checksums,
+            ..LoadOptions::default()
+        },
+    )
+}
+
+/// How [`load_options`] reads a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    pub checksums: Checksums,
+    /// Side image folders are resized to (CIFAR files are 32x32 whatever this says).
+    pub image_size: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            checksums: Checksums::Verify,
+            image_size: DEFAULT_SIZE,
+        }
+    }
+}
+
+/// Like [`load`], with every option chosen.
+pub fn load_options(path: &Path, split: Split, opts: &LoadOptions) -> Result<Dataset> {
+    load_layout(
+        &detect_layout(path)?,
+        split,
+        opts.image_size,
+        &opts.checksums.into(),
+    )
 }
 
 /// Loads `split` of a detected layout.
-pub(crate) fn load_layout(layout: &Layout, split: Split, mode: &Mode) -> Result<Dataset> {
+pub(crate) fn load_layout(
+    layout: &Layout,
+    split: Split,
+    image_size: usize,
+    mode: &Mode,
+) -> Result<Dataset> {
     match layout {
         Layout::CifarBinary(dir) => cifar_binary::load(dir, split, mode),
         Layout::CifarPython(dir) => cifar_python::load(dir, split, mode),
-        Layout::ImageFolderSplit(root) => image_folder::load_split(root, split, DEFAULT_SIZE, mode),
-        Layout::ImageFolder(root) => image_folder::load_all(root, DEFAULT_SIZE, mode),
+        Layout::ImageFolderSplit(root) => image_folder::load_split(root, split, image_size, mode),
+        Layout::ImageFolder(root) => image_folder::load_all(root, image_size, mode),
     }
 }

@@ -205,6 +205,23 @@ pub enum DataError {
         second: PathBuf,
     },
 
+    /// An image folder whose decoded images would not fit in memory.
+    #[error(
+        "{} holds {images} images, which take {} MB decoded at {size}x{size}, more than the \
+         limit of {} MB (half the machine's memory, or KILN_MAX_DATASET_BYTES): use a smaller \
+         image size or fewer images",
+        path.display(),
+        bytes / 1_000_000,
+        limit / 1_000_000
+    )]
+    TooLarge {
+        path: PathBuf,
+        images: usize,
+        size: usize,
+        bytes: u64,
+        limit: u64,
+    },
+
     /// An argument outside its valid range.
     #[error("invalid argument: {0}")]
     Invalid(String),

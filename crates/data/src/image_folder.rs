@@ -226,6 +226,17 @@ fn load_with_classes(
             reason: "no .png/.jpg/.jpeg files found".into(),
         });
     }
+    let bytes = files.len() as u64 * 3 * (size * size) as u64;
+    let limit = memory_limit();
+    if bytes > limit {
+        return Err(DataError::TooLarge {
+            path: root.to_path_buf(),
+            images: files.len(),
+            size,
+            bytes,
+            limit,
+        });
+    }
     let names: Vec<String> = files.iter().map(|(p, _)| list_name(list_root, p)).collect();
     let decoded: Vec<Result<(Vec<u8>, bool)>> = files
         .par_iter()
@@ -249,6 +260,23 @@ fn load_with_classes(
         Dataset::new(images, labels, [3, size, size], classes.to_vec(), source)?
             .with_integrity(verifier.finish(&read)),
     )
+}
+
+/// The most bytes of decoded images a dataset may hold in memory: `KILN_MAX_DATASET_BYTES`,
+/// else half the machine's memory (`/proc/meminfo`), else 8 GiB.
+pub fn memory_limit() -> u64 {
+    if let Some(v) = std::env::var("KILN_MAX_DATASET_BYTES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+    {
+        return v;
+    }
+    let total_kb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    total_kb.map_or(8 << 30, |kb| kb * 1024 / 2)
 }
 
 /// `path` relative to `root` with `/` separators, as a checksum list names it.

@@ -41,17 +41,23 @@ pub use checksum::{Algorithm, ChecksumList, ChecksumSource, MD5SUMS, SHA256SUMS}
 pub use cifar_binary::load_cifar_binary;
 pub use cifar_python::load_cifar_python;
 pub use dataset::{CIFAR10_CLASSES, Dataset, Split};
-pub use detect::{DATA_ENV, Layout, default_data_dir, detect_layout, load, load_with};
+pub use detect::{
+    DATA_ENV, Layout, LoadOptions, default_data_dir, detect_layout, load, load_options, load_with,
+};
 pub use download::{
     CIFAR10_BINARY_MD5, CIFAR10_BINARY_URL, download_cifar10, download_cifar10_with_md5,
 };
 pub use error::{DataError, Result};
-pub use image_folder::{decode_image_file, load_image_folder, load_image_folder_split};
+pub use image_folder::{
+    decode_image_file, decode_image_file_sized, load_image_folder, load_image_folder_split,
+    memory_limit,
+};
 pub use integrity::{Checksums, DataWarning, Integrity};
 pub use loader::{Batch, DataLoader, EpochIter, LoaderConfig};
 pub use synthetic::{SYNTHETIC_CLASSES, synthetic};
 pub use transforms::{
-    ColorJitter, Compose, EraseValue, Image, ImageOp, Interpolation, Normalize, RandomCrop,
-    RandomErasing, RandomHorizontalFlip, RandomRotation, SampleRng, Scratch, TensorOp, Transform,
+    Augmentation, ColorJitter, Compose, Cutout, EraseValue, Image, ImageOp, Interpolation,
+    Normalize, RandomCrop, RandomErasing, RandomHorizontalFlip, RandomRotation, SampleRng, Scratch,
+    TensorOp, Transform,
 };
 pub use verify::{FolderCheck, WrittenLists, verify_folder, write_checksums};

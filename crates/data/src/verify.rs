@@ -8,6 +8,7 @@ use crate::cifar_python::OFFICIAL_MD5;
 use crate::dataset::Split;
 use crate::detect::{Layout, detect_layout, load_layout};
 use crate::error::{DataError, Result};
+use crate::image_folder::DEFAULT_SIZE;
 use crate::integrity::{Integrity, Mode, Recorded, read_layout_file};
 
 /// What [`verify_folder`] found.
@@ -26,8 +27,8 @@ pub struct FolderCheck {
 /// loads do not read, as `sha256sum -c` would. Any failure is the error of the first problem.
 pub fn verify_folder(path: &Path) -> Result<FolderCheck> {
     let layout = detect_layout(path)?;
-    let train = load_layout(&layout, Split::Train, &Mode::Verify)?;
-    let test = load_layout(&layout, Split::Test, &Mode::Verify)?;
+    let train = load_layout(&layout, Split::Train, DEFAULT_SIZE, &Mode::Verify)?;
+    let test = load_layout(&layout, Split::Test, DEFAULT_SIZE, &Mode::Verify)?;
     let mut integrity = train.integrity().clone();
     integrity.merge(test.integrity());
     let read: Vec<String> = integrity.verified.clone();
@@ -90,8 +91,8 @@ pub fn write_checksums(path: &Path) -> Result<WrittenLists> {
     }
     let recorded = Arc::new(Mutex::new(Recorded::new()));
     let mode = Mode::Record(recorded.clone(), algorithms);
-    load_layout(&layout, Split::Train, &mode)?;
-    load_layout(&layout, Split::Test, &mode)?;
+    load_layout(&layout, Split::Train, DEFAULT_SIZE, &mode)?;
+    load_layout(&layout, Split::Test, DEFAULT_SIZE, &mode)?;
     let recorded = std::mem::take(&mut *recorded.lock().unwrap_or_else(PoisonError::into_inner));
 
     let list_of = |algorithm: Algorithm| ChecksumList {

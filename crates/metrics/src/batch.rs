@@ -137,6 +137,15 @@ pub fn argmax(row: &[f32]) -> usize {
     best
 }
 
+/// The softmax of a row of logits (computed from the row's maximum, so large logits do not
+/// overflow); NaN logits give NaN probabilities.
+pub fn softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.iter().map(|e| e / sum).collect()
+}
+
 /// Zero-based rank of class `label` in a row of logits, under the same order as
 /// [`argmax`]: classes with a larger logit come first, and among equal logits the lower
 /// class index comes first (NaN is the smallest value). Rank 0 means the label is the

@@ -20,7 +20,7 @@ mod report;
 mod table;
 
 pub use accuracy::{Accuracy, TopK};
-pub use batch::{BatchOutput, argmax, label_rank};
+pub use batch::{BatchOutput, argmax, label_rank, softmax};
 pub use confusion::{ConfusionMatrix, Normalization};
 pub use error::MetricError;
 pub use loss::MeanLoss;

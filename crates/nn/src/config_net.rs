@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::init::sub_seed;
 use crate::layers::{BatchNorm, Conv2d, Conv2dConfig, Dropout, Linear};
-use crate::module::{visit_child, visit_child_mut};
-use crate::{Context, Module, NnError, Result, TensorKind};
+use crate::{Context, Module, NnError, Result};
 
 /// The hyperparameters of a [`ConfigNet`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -169,6 +168,7 @@ impl ConvLayer {
 
 /// The walkthrough's network, with PyTorch's state_dict names (`conv1.weight`, ...,
 /// `batch_norm.running_mean`, `fc2.bias`).
+#[derive(Module)]
 pub struct ConfigNet<B: Backend> {
     pub conv1: Conv2d<B>,
     pub conv2: Conv2d<B>,
@@ -179,6 +179,7 @@ pub struct ConfigNet<B: Backend> {
     pub batch_norm: BatchNorm<B>,
     pub fc1: Linear<B>,
     pub fc2: Linear<B>,
+    #[module(skip)]
     pub config: ConfigNetConfig,
 }
 
@@ -226,6 +227,19 @@ impl<B: Backend> ConfigNet<B> {
         }
     }
 
+    /// The forward pass: logits `[batch, classes]` of images `[batch, 3, side, side]`.
+    /// `Module::forward` (derived) calls it; private, so that callers keep using the trait.
+    fn forward(&mut self, x: &Tensor<B>, ctx: &mut Context) -> Result<Tensor<B>> {
+        let s = self.config.input_size;
+        if x.rank() != 4 || x.shape()[1] != 3 || x.shape()[2] != s || x.shape()[3] != s {
+            return Err(NnError::Config(format!(
+                "ConfigNet expects images [batch, 3, {s}, {s}], got {:?}",
+                x.shape()
+            )));
+        }
+        Ok(self.forward_with_features(x, ctx)?.0)
+    }
+
     /// The forward pass, also returning every conv layer's activation (after its relu).
     pub fn forward_with_features(
         &mut self,
@@ -248,36 +262,5 @@ impl<B: Backend> ConfigNet<B> {
         let h = self.fc1.forward(&h, ctx)?.relu()?;
         let logits = self.fc2.forward(&h, ctx)?;
         Ok((logits, feats))
-    }
-}
-
-impl<B: Backend> Module<B> for ConfigNet<B> {
-    fn forward(&mut self, x: &Tensor<B>, ctx: &mut Context) -> Result<Tensor<B>> {
-        let s = self.config.input_size;
-        if x.rank() != 4 || x.shape()[1] != 3 || x.shape()[2] != s || x.shape()[3] != s {
-            return Err(NnError::Config(format!(
-                "ConfigNet expects images [batch, 3, {s}, {s}], got {:?}",
-                x.shape()
-            )));
-        }
-        Ok(self.forward_with_features(x, ctx)?.0)
-    }
-    fn visit(&self, f: &mut dyn FnMut(&str, &Tensor<B>, TensorKind)) {
-        visit_child("conv1", &self.conv1, f);
-        visit_child("conv2", &self.conv2, f);
-        visit_child("conv3", &self.conv3, f);
-        visit_child("conv4", &self.conv4, f);
-        visit_child("batch_norm", &self.batch_norm, f);
-        visit_child("fc1", &self.fc1, f);
-        visit_child("fc2", &self.fc2, f);
-    }
-    fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor<B>, TensorKind)) {
-        visit_child_mut("conv1", &mut self.conv1, f);
-        visit_child_mut("conv2", &mut self.conv2, f);
-        visit_child_mut("conv3", &mut self.conv3, f);
-        visit_child_mut("conv4", &mut self.conv4, f);
-        visit_child_mut("batch_norm", &mut self.batch_norm, f);
-        visit_child_mut("fc1", &mut self.fc1, f);
-        visit_child_mut("fc2", &mut self.fc2, f);
     }
 }

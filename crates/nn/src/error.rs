@@ -74,8 +74,28 @@ pub enum NnError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A Kiln file whose content no longer matches the checksum it was written with.
+    #[error(
+        "{} is damaged: its contents have SHA-256 {found} but it was written with {stored} (a changed or corrupted copy; use another copy of the file)",
+        path.display()
+    )]
+    Corrupt {
+        path: PathBuf,
+        stored: String,
+        found: String,
+    },
+    /// A tensor holding NaN or infinite values (weights of a run that diverged).
+    #[error(
+        "state dict {source_name}: tensor `{name}` holds {count} NaN or infinite values of {total}: these weights are unusable (saved from a run that diverged?)"
+    )]
+    NonFinite {
+        source_name: String,
+        name: String,
+        count: usize,
+        total: usize,
+    },
     /// A model file that cannot be read as one.
-    #[error("model file {path}: {reason}")]
+    #[error("model file {}: {reason}", path.display())]
     ModelFile { path: PathBuf, reason: String },
     /// A layer that does not fit what comes before or after it.
     #[error("layer {layer} ({kind}): {reason}")]
@@ -85,6 +105,9 @@ pub enum NnError {
         kind: &'static str,
         reason: String,
     },
+    /// Optimizer settings that cannot work.
+    #[error("invalid optimizer settings: {0}")]
+    Optimizer(String),
     /// A configuration that cannot make a network.
     #[error("invalid model configuration: {0}")]
     Config(String),

@@ -40,6 +40,11 @@ pub trait BackendBase: Clone + Send + Sync + std::fmt::Debug + 'static {
     /// Gathers a strided view into a new contiguous storage of `layout.numel()` elements.
     fn copy_strided(&self, src: &Self::Storage, layout: &Layout) -> Result<Self::Storage>;
 
+    /// The precision of the device's matrix products and convolutions (the CPU's is f32).
+    fn precision(&self) -> crate::Precision {
+        crate::Precision::F32
+    }
+
     /// An error unless `storage` holds exactly `expected` values: the argument check every
     /// kernel makes before it indexes a buffer.
     fn check_len(op: &str, storage: &Self::Storage, expected: usize) -> Result<()> {

@@ -60,6 +60,10 @@ pub enum Need {
     Cxx,
     /// An NVIDIA GPU with CUDA 13's libraries.
     Gpu,
+    /// Root rights (mounting a small file system).
+    Root,
+    /// CUDA 13's NVRTC library (compiling the kernels; no GPU needed).
+    Nvrtc,
 }
 
 impl Need {
@@ -71,15 +75,18 @@ impl Need {
             Need::Python => "python",
             Need::Cxx => "cxx",
             Need::Gpu => "gpu",
+            Need::Root => "root",
+            Need::Nvrtc => "nvrtc",
         }
     }
 
     /// Whether `KILN_REQUIRE` lists this need.
     pub fn required(self) -> bool {
         std::env::var("KILN_REQUIRE").is_ok_and(|v| {
-            v.split(',')
-                .map(str::trim)
-                .any(|n| (n == "all" && self != Need::Gpu) || n == self.name())
+            v.split(',').map(str::trim).any(|n| {
+                (n == "all" && !matches!(self, Need::Gpu | Need::Root | Need::Nvrtc))
+                    || n == self.name()
+            })
         })
     }
 }

@@ -7,13 +7,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use kiln_nn::state_dict::{self, HostTensor, NamedTensors};
-use kiln_nn::{Module, NnError, Optimizer, OptimizerState, TensorKind};
+use kiln_nn::state_dict::{self, HostTensor};
+use kiln_nn::{Module, Optimizer, OptimizerState, TensorKind};
 use kiln_tensor::Backend;
 use serde::{Deserialize, Serialize};
 
-use crate::early_stopping::EarlyStopping;
-use crate::history::EpochRecord;
+use crate::fit::FitState;
 use crate::{Result, RunConfig, TrainError};
 
 const MODEL: &str = "model.";
@@ -23,15 +22,12 @@ const STATE_KEY: &str = "kiln_checkpoint";
 /// Everything of a run's progress besides the tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointState {
-    /// Epochs finished (the next epoch to run, counting from 0).
-    pub epochs_done: usize,
+    /// What the run is (a resumed run must be the same, its epochs excepted).
     pub config: RunConfig,
-    pub early_stopping: EarlyStopping,
-    pub history: Vec<EpochRecord>,
+    pub fit: FitState,
     pub optimizer_kind: String,
     pub optimizer_step: u64,
     pub optimizer_lr: f32,
-    pub stopped_early: bool,
 }
 
 /// Writes a checkpoint atomically.
@@ -76,18 +72,19 @@ pub fn save_with<B: Backend>(
     Ok(())
 }
 
-/// A checkpoint read from bytes, before anything is loaded into a model.
-#[derive(Debug, Clone)]
+/// A checkpoint read into host memory: the run's state and its tensors.
 pub struct Checkpoint {
     pub state: CheckpointState,
-    /// The model's tensors, by state-dict name (without the `model.` prefix).
-    pub model: NamedTensors,
-    /// The optimizer's state (kind, step, learning rate and buffers).
-    pub optimizer: OptimizerState,
+    tensors: state_dict::NamedTensors,
 }
 
-/// Parses the bytes of a checkpoint file; `path` names the source in errors. Nothing is
-/// loaded: [`load`] checks the tensors against a model and an optimizer.
+/// Reads and checks a checkpoint (its checksum, its run state) without loading it anywhere.
+pub fn read(path: &Path) -> Result<Checkpoint> {
+    let bytes = std::fs::read(path).map_err(crate::error::io_err(path))?;
+    parse(&bytes, path)
+}
+
+/// [`read`] from bytes; `path` names the source in errors.
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let bad = |reason: String| TrainError::Checkpoint {
         path: path.to_path_buf(),
@@ -97,28 +94,12 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let json = meta
         .get(STATE_KEY)
         .ok_or_else(|| bad("not a Kiln checkpoint (no run state inside)".into()))?;
-    let state: CheckpointState =
-        serde_json::from_str(json).map_err(|e| bad(format!("unreadable run state: {e}")))?;
-    let mut model = BTreeMap::new();
-    let mut buffers = Vec::new();
-    for (name, (shape, data)) in tensors {
-        if let Some(n) = name.strip_prefix(MODEL) {
-            model.insert(n.to_string(), (shape, data));
-        } else if let Some(n) = name.strip_prefix(OPTIM) {
-            buffers.push((n.to_string(), shape, data));
-        }
-    }
-    let optimizer = OptimizerState {
-        kind: state.optimizer_kind.clone(),
-        step: state.optimizer_step,
-        lr: state.optimizer_lr,
-        buffers,
-    };
-    Ok(Checkpoint {
-        state,
-        model,
-        optimizer,
-    })
+    let state: CheckpointState = serde_json::from_str(json).map_err(|e| {
+        bad(format!(
+            "unreadable run state ({e}); was it written by another version of Kiln?"
+        ))
+    })?;
+    Ok(Checkpoint { state, tensors })
 }
 
 /// Reads a checkpoint into a model and an optimizer; returns the run's state. The model and
@@ -128,12 +109,35 @@ pub fn load<B: Backend>(
     model: &mut dyn Module<B>,
     opt: &mut dyn Optimizer<B>,
 ) -> Result<CheckpointState> {
-    let bytes = std::fs::read(path).map_err(|source| NnError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let c = parse(&bytes, path)?;
-    state_dict::load_tensors(model, &c.model, &path.display().to_string())?;
-    opt.load_state(&c.optimizer)?;
-    Ok(c.state)
+    read(path)?.restore(path, model, opt)
+}
+
+impl Checkpoint {
+    /// Loads the tensors into a model and an optimizer (both unchanged on any error).
+    pub fn restore<B: Backend>(
+        self,
+        path: &Path,
+        model: &mut dyn Module<B>,
+        opt: &mut dyn Optimizer<B>,
+    ) -> Result<CheckpointState> {
+        let Checkpoint { state, tensors } = self;
+        let mut model_t = BTreeMap::new();
+        let mut buffers = Vec::new();
+        for (name, (shape, data)) in tensors {
+            if let Some(n) = name.strip_prefix(MODEL) {
+                model_t.insert(n.to_string(), (shape, data));
+            } else if let Some(n) = name.strip_prefix(OPTIM) {
+                buffers.push((n.to_string(), shape, data));
+            }
+        }
+        let os = OptimizerState {
+            kind: state.optimizer_kind.clone(),
+            step: state.optimizer_step,
+            lr: state.optimizer_lr,
+            buffers,
+        };
+        state_dict::load_tensors(model, &model_t, &path.display().to_string())?;
+        opt.load_state(&os)?;
+        Ok(state)
+    }
 }

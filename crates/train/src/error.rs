@@ -19,7 +19,7 @@ pub enum TrainError {
     Data(#[from] kiln_data::DataError),
     /// The loss became NaN or infinite.
     #[error(
-        "the loss became {value} at epoch {epoch}, batch {batch}: training stopped (the best checkpoint is intact); the learning rate is probably too high"
+        "the loss became {value} at epoch {epoch}, by batch {batch}: training stopped (the best checkpoint is intact); the learning rate is probably too high"
     )]
     NonFiniteLoss {
         epoch: usize,
@@ -31,6 +31,22 @@ pub enum TrainError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A run resumed with settings or data other than it was made with.
+    #[error(
+        "{} was made with other settings or data, so it cannot be continued: {}",
+        dir.display(),
+        differences.join("; ")
+    )]
+    RunMismatch {
+        dir: PathBuf,
+        differences: Vec<String>,
+    },
+    /// The model's outputs do not match the data's classes.
+    #[error("the model gives {outputs} outputs per image but the data has {classes} classes")]
+    ClassCount { outputs: usize, classes: usize },
+    /// An evaluation whose loss is not finite (weights that went NaN).
+    #[error("the {what} loss is not finite: the model's outputs are NaN or infinite")]
+    NonFiniteEval { what: String },
     /// A new run was asked for in a folder that already holds one.
     #[error("{} already holds a run (its checkpoint {CHECKPOINT})", dir.display())]
     RunExists { dir: PathBuf },

@@ -1,246 +1,244 @@
-//! `fit`: a whole training run in a folder, with early stopping, best weights, a checkpoint
-//! after every epoch, and resumption where the last checkpoint left off.
+//! A training run in a folder: `run.json` (what the run is), after every epoch the history,
+//! the best and the last weights (each knowing its model) and one checkpoint, all written to a
+//! temporary name and renamed; resumption where the last checkpoint left off, only for the
+//! same run (its epochs excepted); optionally TensorBoard event files.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use kiln_data::{Compose, DataLoader, Dataset, LoaderConfig, Transform};
-use kiln_nn::{Adam, AdamConfig, ConfigNet, Optimizer, state_dict};
+use kiln_data::Normalize;
+use kiln_nn::state_dict::{self, WeightsMeta, save_weights};
+use kiln_nn::{Model, Optimizer};
 use kiln_tensor::Backend;
 
+use crate::callbacks::{Callbacks, EpochEnd, StepInfo};
 use crate::checkpoint::{self, CheckpointState};
-use crate::early_stopping::{EarlyStopping, EarlyStoppingStrategy, Verdict};
+use crate::fit::{FitOptions, FitState, fit};
 use crate::history::{self, EpochRecord};
-use crate::trainer::{evaluate, train_epoch};
-use crate::{Result, RunConfig, TrainError, progress};
+use crate::tensorboard::SummaryWriter;
+use crate::{FitData, Result, RunConfig, TrainError};
 
 /// File names inside a run folder.
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub const BEST_FILE: &str = "best.safetensors";
 pub const LAST_FILE: &str = "last.safetensors";
-pub const CONFIG_FILE: &str = "config.json";
+pub const CONFIG_FILE: &str = "run.json";
 
-/// How to run `fit`.
-#[derive(Debug, Clone, Default)]
-pub struct FitOptions {
-    /// Continue from the folder's checkpoint.
+/// How to run a [`train_run`].
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Continue from the folder's checkpoint (the same run, more epochs allowed).
     pub resume: bool,
-    /// Show progress bars.
-    pub progress: bool,
-    /// Stop (as if killed) after this many epochs of this invocation; for tests and time limits.
-    pub max_epochs_this_call: Option<usize>,
+    /// How the fit runs (its normalisation is recorded in the weights).
+    pub fit: FitOptions,
+    /// Also write TensorBoard event files of every epoch's figures into this folder.
+    pub tensorboard: Option<PathBuf>,
 }
 
 /// What a run achieved.
 #[derive(Debug, Clone)]
-pub struct FitOutcome {
+pub struct RunOutcome {
     pub run_dir: PathBuf,
     pub history: Vec<EpochRecord>,
-    /// Epoch (from 1) with the lowest test loss.
-    pub best_epoch: usize,
-    pub best_test_loss: f64,
-    pub best_test_accuracy: f64,
+    /// The epoch whose weights are in `best.safetensors`.
+    pub best: Option<EpochRecord>,
     pub stopped_early: bool,
     /// All epochs done (or stopped early): nothing left to resume.
     pub finished: bool,
 }
 
-fn outcome(run_dir: &Path, state: &CheckpointState) -> FitOutcome {
-    let best = state
-        .history
-        .iter()
-        .filter(|r| r.improved)
-        .min_by(|a, b| a.test_loss.total_cmp(&b.test_loss))
-        .or_else(|| state.history.last());
-    FitOutcome {
-        run_dir: run_dir.to_path_buf(),
-        history: state.history.clone(),
-        best_epoch: best.map_or(0, |r| r.epoch),
-        best_test_loss: best.map_or(f64::NAN, |r| r.test_loss),
-        best_test_accuracy: best.map_or(f64::NAN, |r| r.test_accuracy),
-        stopped_early: state.stopped_early,
-        finished: state.stopped_early || state.epochs_done >= state.config.train.epochs,
+/// The metadata of a run's weights files.
+fn weights_meta<B: Backend>(
+    model: &Model<B>,
+    data: &FitData,
+    normalize: &Normalize,
+) -> WeightsMeta {
+    // one value per channel (a normalisation given once applies to every channel)
+    let c = model.input_shape()[0];
+    let per_channel = |v: &[f32]| {
+        if v.len() == 1 {
+            vec![v[0]; c]
+        } else {
+            v.to_vec()
+        }
+    };
+    WeightsMeta {
+        architecture: model.architecture().clone(),
+        input: model.input_shape(),
+        class_names: data.train.class_names().to_vec(),
+        mean: per_channel(normalize.mean()),
+        std: per_channel(normalize.std()),
+        made_by: crate::config::made_by(),
     }
 }
 
-/// The training transform of a run: the walkthrough's augmentation or plain normalisation.
-pub fn train_transform(augment: bool) -> Arc<dyn Transform> {
-    Arc::new(if augment {
-        Compose::cifar_train()
-    } else {
-        Compose::cifar_eval()
-    })
+/// Writes the run's files after every epoch, then passes everything on to the caller's
+/// callbacks.
+struct RunFiles<'a, B: Backend> {
+    dir: &'a Path,
+    config: &'a RunConfig,
+    meta: WeightsMeta,
+    tensorboard: Option<SummaryWriter>,
+    inner: &'a mut dyn Callbacks<B>,
 }
 
-/// Trains `cfg` on `train`, testing on `test` after every epoch, in `run_dir`.
-pub fn fit<B: Backend>(
+impl<B: Backend> Callbacks<B> for RunFiles<'_, B> {
+    fn pass_start(&mut self, name: &str, steps: usize) {
+        self.inner.pass_start(name, steps);
+    }
+    fn step(&mut self, info: &StepInfo) {
+        self.inner.step(info);
+    }
+    fn pass_end(&mut self) {
+        self.inner.pass_end();
+    }
+    fn epoch_end(&mut self, end: &EpochEnd<'_, B>) -> Result<()> {
+        // order: the weights first, the checkpoint last, so that a run killed in between
+        // redoes this epoch and writes the same files again
+        history::write(self.dir, &end.state.history)?;
+        if end.record.improved {
+            save_weights(end.model, &self.meta, &self.dir.join(BEST_FILE))?;
+        }
+        save_weights(end.model, &self.meta, &self.dir.join(LAST_FILE))?;
+        let os = end.optimizer.state()?;
+        let state = CheckpointState {
+            config: self.config.clone(),
+            fit: end.state.clone(),
+            optimizer_kind: os.kind,
+            optimizer_step: os.step,
+            optimizer_lr: os.lr,
+        };
+        checkpoint::save(
+            &self.dir.join(CHECKPOINT_FILE),
+            end.model,
+            end.optimizer,
+            &state,
+        )?;
+        if let Some(tb) = &mut self.tensorboard {
+            let r = end.record;
+            let step = r.epoch as u64;
+            let mut scalars = vec![
+                ("loss/train", r.train_loss),
+                ("loss/test", r.test_loss),
+                ("accuracy/train", r.train_accuracy),
+                ("accuracy/test", r.test_accuracy),
+                ("lr", r.lr as f64),
+                ("images_per_sec/train", r.train_images_per_sec),
+            ];
+            if let (Some(l), Some(a)) = (r.val_loss, r.val_accuracy) {
+                scalars.push(("loss/validation", l));
+                scalars.push(("accuracy/validation", a));
+            }
+            for (tag, v) in scalars {
+                tb.add_scalar(tag, v, step)?;
+            }
+            tb.flush()?;
+        }
+        self.inner.epoch_end(end)
+    }
+}
+
+/// Trains the run `cfg` on `data` in `run_dir` (see the module's docs).
+pub fn train_run<B: Backend>(
     run_dir: &Path,
     cfg: &RunConfig,
-    train: Arc<Dataset>,
-    test: Arc<Dataset>,
+    data: &FitData,
     dev: &B,
-    opts: &FitOptions,
-) -> Result<FitOutcome> {
+    opts: &RunOptions,
+    cb: &mut dyn Callbacks<B>,
+) -> Result<RunOutcome> {
     let t = &cfg.train;
-    if t.batch_size == 0 || t.epochs == 0 {
-        return Err(TrainError::Config(
-            "epochs and batch size must be at least 1".into(),
-        ));
-    }
-    if !(t.lr.is_finite() && t.lr > 0.0) {
-        return Err(TrainError::Config(format!(
-            "the learning rate must be positive, got {}",
-            t.lr
-        )));
-    }
+    let classes = data.train.num_classes();
+    let mut model = Model::new(&cfg.model, data.train.image_shape(), classes, t.seed, dev)?;
+    let mut opt: Box<dyn Optimizer<B>> = t.optimizer.build(dev)?;
     std::fs::create_dir_all(run_dir).map_err(crate::error::io_err(run_dir))?;
+    remove_stale_temporaries(run_dir);
     let ckpt_path = run_dir.join(CHECKPOINT_FILE);
-    let mut model = ConfigNet::new(cfg.model, t.seed, dev)?;
-    let mut opt = Adam::new(
-        AdamConfig {
-            lr: t.lr,
-            ..AdamConfig::default()
-        },
-        dev,
-    );
     let mut state = if opts.resume && ckpt_path.exists() {
-        let st = checkpoint::load(&ckpt_path, &mut model, &mut opt)?;
-        if st.config.model != cfg.model
-            || st.config.train.batch_size != t.batch_size
-            || st.config.train.seed != t.seed
-        {
-            return Err(TrainError::Checkpoint {
-                path: ckpt_path,
-                reason: "it was made with another model, batch size or seed than this run asks for"
-                    .into(),
+        let ckpt = checkpoint::read(&ckpt_path)?;
+        let differences = ckpt.state.config.differences(cfg);
+        if !differences.is_empty() {
+            return Err(TrainError::RunMismatch {
+                dir: run_dir.to_path_buf(),
+                differences,
             });
         }
-        let mut st = st;
-        st.config.train.epochs = t.epochs; // allow extending a finished run
-        st
+        ckpt.restore(&ckpt_path, &mut model, opt.as_mut())?.fit
     } else {
         if ckpt_path.exists() {
             return Err(TrainError::RunExists {
                 dir: run_dir.to_path_buf(),
             });
         }
-        if let Some(w) = &cfg.init_from {
-            state_dict::load(&mut model, w)?;
+        if let Some(init) = &cfg.init_from {
+            let w = state_dict::read_weights(&init.path)?;
+            state_dict::load_tensors(&mut model, &w.tensors, &init.path.display().to_string())?;
         }
-        CheckpointState {
-            epochs_done: 0,
-            config: cfg.clone(),
-            early_stopping: EarlyStopping::new(t.early_stop.unwrap_or(usize::MAX), t.min_delta),
-            history: Vec::new(),
-            optimizer_kind: "adam".into(),
-            optimizer_step: 0,
-            optimizer_lr: t.lr,
-            stopped_early: false,
-        }
+        FitState::new(t)
     };
-    opt.set_learning_rate(t.lr);
     let json = serde_json::to_string_pretty(cfg).map_err(|e| TrainError::Config(e.to_string()))?;
     state_dict::write_atomic(&run_dir.join(CONFIG_FILE), json.as_bytes())?;
-
-    let loader_cfg = LoaderConfig {
-        batch_size: t.batch_size,
-        shuffle: true,
-        drop_last: false,
-        seed: t.seed,
-        workers: t.workers,
-        prefetch: 4,
+    let tensorboard = match &opts.tensorboard {
+        Some(dir) => Some(SummaryWriter::create(dir)?),
+        None => None,
     };
-    let loader = DataLoader::new(train, loader_cfg, train_transform(t.augment))?;
-    let mut epochs_this_call = 0;
-    while state.epochs_done < t.epochs && !state.stopped_early {
-        if opts
-            .max_epochs_this_call
-            .is_some_and(|m| epochs_this_call >= m)
-        {
-            break;
+    let mut files = RunFiles {
+        dir: run_dir,
+        config: cfg,
+        meta: weights_meta(&model, data, &opts.fit.normalize),
+        tensorboard,
+        inner: cb,
+    };
+    fit(
+        &mut model,
+        opt.as_mut(),
+        data,
+        t,
+        &mut state,
+        dev,
+        &opts.fit,
+        &mut files,
+    )?;
+    Ok(RunOutcome {
+        run_dir: run_dir.to_path_buf(),
+        history: state.history.clone(),
+        best: state.best().cloned(),
+        stopped_early: state.stopped_early,
+        finished: state.finished(t.epochs),
+    })
+}
+
+/// Removes the temporary files of writes a killed process left (`.name.pid.tmp`): the files
+/// they were for are intact, and they would only pile up.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
         }
-        let epoch = state.epochs_done;
-        let bar = progress::bar(
-            loader.num_batches() as u64,
-            &format!("epoch {}/{}", epoch + 1, t.epochs),
-            opts.progress,
-        );
-        let stats = train_epoch(
-            &mut model,
-            &mut opt,
-            &loader,
-            epoch,
-            t.seed,
-            t.label_smoothing,
-            dev,
-            &bar,
-        )?;
-        bar.finish_and_clear();
-        let bar = progress::bar(0, "test", opts.progress);
-        let ev = evaluate(
-            &mut model,
-            &test,
-            t.batch_size.max(256),
-            t.workers,
-            dev,
-            &bar,
-        )?;
-        bar.finish_and_clear();
-        let verdict = state.early_stopping.update(ev.loss);
-        let improved = verdict == Verdict::Improved;
-        if improved {
-            state_dict::save(&model, &run_dir.join(BEST_FILE))?;
-        }
-        let record = EpochRecord {
-            epoch: epoch + 1,
-            train_loss: stats.loss,
-            train_accuracy: stats.accuracy,
-            test_loss: ev.loss,
-            test_accuracy: ev.accuracy,
-            lr: opt.learning_rate(),
-            seconds: stats.seconds,
-            train_images_per_sec: stats.images_per_sec(),
-            improved,
-        };
-        if opts.progress {
-            eprintln!(
-                "epoch {:>3}/{}: train loss {:.4} acc {:5.1}% | test loss {:.4} acc {:5.1}% | {:.0} img/s{}",
-                record.epoch,
-                t.epochs,
-                record.train_loss,
-                100.0 * record.train_accuracy,
-                record.test_loss,
-                100.0 * record.test_accuracy,
-                record.train_images_per_sec,
-                if improved {
-                    " | best so far, saved"
-                } else {
-                    ""
-                }
-            );
-            if t.verbose && t.early_stop.is_some() {
-                match verdict {
-                    Verdict::NoImprovement { count, patience } => {
-                        eprintln!("early stop counter: {count}/{patience}")
-                    }
-                    Verdict::Stop => eprintln!(
-                        "early stopping: no improvement for {} epochs",
-                        state.early_stopping.patience
-                    ),
-                    Verdict::Improved => {}
-                }
-            }
-        }
-        state.history.push(record);
-        state.epochs_done += 1;
-        state.stopped_early = verdict == Verdict::Stop;
-        let os = opt.state()?;
-        state.optimizer_step = os.step;
-        state.optimizer_lr = os.lr;
-        history::write(run_dir, &state.history)?;
-        state_dict::save(&model, &run_dir.join(LAST_FILE))?;
-        checkpoint::save(&ckpt_path, &model, &opt, &state)?;
-        epochs_this_call += 1;
     }
-    Ok(outcome(run_dir, &state))
+}
+
+/// The SHA-256 (hex) of a file's bytes, as [`crate::InitFrom`] records it.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).map_err(crate::error::io_err(path))?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Reads the run configuration of a run folder.
+pub fn read_run_config(run_dir: &Path) -> Result<RunConfig> {
+    let path = run_dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(crate::error::io_err(&path))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+        path,
+        reason: format!(
+            "unreadable run configuration ({e}); was it written by another version of Kiln?"
+        ),
+    })
 }

@@ -1,19 +1,20 @@
 //! Grid search (the walkthrough's `HyperSearch`): every combination of the listed values, each
-//! trained with early stopping in its own folder named after its configuration. Finished trials
-//! are skipped when the search runs again; `--shard i/N` (or a Slurm array job) runs every N-th
-//! trial, and `collect` merges the shards' results into one report.
+//! trained with early stopping in its own folder, named after its settings and a hash of its
+//! whole configuration (data included). A trial is reused only when its finished result is of
+//! exactly the same configuration; a [`Shard`] (or a Slurm array job) runs every N-th trial,
+//! and [`collect`] merges the shards' results into one report.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-use kiln_data::Dataset;
+use kiln_nn::{Architecture, ConfigNetConfig};
 use kiln_tensor::Backend;
 use serde::{Deserialize, Serialize};
 
-use crate::run::{FitOptions, fit};
-use crate::{Result, RunConfig, TrainError};
+use crate::callbacks::Callbacks;
+use crate::run::{RunOptions, train_run};
+use crate::{FitData, Result, RunConfig, TrainError};
 
 /// Values to try for each setting; an empty list keeps the base configuration's value.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -41,12 +42,26 @@ impl SearchSpace {
         }
     }
 
-    /// Every combination, in a fixed order, applied to `base`.
-    pub fn trials(&self, base: &RunConfig) -> Vec<Trial> {
+    /// Every combination, in a fixed order, applied to `base`. The network settings
+    /// (c1, c2, l1, d1, conv1_kernel) apply to a ConfigNet only.
+    pub fn trials(&self, base: &RunConfig) -> Result<Vec<Trial>> {
         fn or<T: Clone>(v: &[T], d: T) -> Vec<T> {
             if v.is_empty() { vec![d] } else { v.to_vec() }
         }
-        let m = base.model;
+        let arch_lists = !(self.c1.is_empty()
+            && self.c2.is_empty()
+            && self.l1.is_empty()
+            && self.d1.is_empty()
+            && self.conv1_kernel.is_empty());
+        let m = match &base.model {
+            Architecture::ConfigNet(m) => *m,
+            Architecture::Layers { name, .. } if arch_lists => {
+                return Err(TrainError::Config(format!(
+                    "c1, c2, l1, d1 and conv1_kernel describe a ConfigNet, not {name}: search over lr, batch size and epochs instead"
+                )));
+            }
+            Architecture::Layers { .. } => ConfigNetConfig::default(),
+        };
         let t = &base.train;
         let mut out = Vec::new();
         for &c1 in &or(&self.c1, m.c1) {
@@ -54,20 +69,30 @@ impl SearchSpace {
                 for &l1 in &or(&self.l1, m.l1) {
                     for &d1 in &or(&self.d1, m.d1) {
                         for &k in &or(&self.conv1_kernel, m.conv1_kernel) {
-                            for &lr in &or(&self.lr, t.lr) {
+                            for &lr in &or(&self.lr, t.optimizer.lr()) {
                                 for &bs in &or(&self.batch_size, t.batch_size) {
                                     for &ep in &or(&self.epochs, t.epochs) {
                                         let mut cfg = base.clone();
-                                        cfg.model.c1 = c1;
-                                        cfg.model.c2 = c2;
-                                        cfg.model.l1 = l1;
-                                        cfg.model.d1 = d1;
-                                        cfg.model.conv1_kernel = k;
-                                        cfg.train.lr = lr;
+                                        let label =
+                                            if let Architecture::ConfigNet(c) = &mut cfg.model {
+                                                *c = ConfigNetConfig {
+                                                    c1,
+                                                    c2,
+                                                    l1,
+                                                    d1,
+                                                    conv1_kernel: k,
+                                                    ..*c
+                                                };
+                                                format!("c1-{c1}_c2-{c2}_l1-{l1}_d1-{d1}_k-{k}_")
+                                            } else {
+                                                String::new()
+                                            };
+                                        cfg.train.optimizer = cfg.train.optimizer.with_lr(lr);
                                         cfg.train.batch_size = bs;
                                         cfg.train.epochs = ep;
                                         let name = format!(
-                                            "c1-{c1}_c2-{c2}_l1-{l1}_d1-{d1}_k-{k}_lr-{lr}_bs-{bs}_ep-{ep}"
+                                            "{label}lr-{lr}_bs-{bs}_ep-{ep}_{}",
+                                            identity(&cfg)
                                         );
                                         out.push(Trial {
                                             index: out.len(),
@@ -82,8 +107,19 @@ impl SearchSpace {
                 }
             }
         }
-        out
+        Ok(out)
     }
+}
+
+/// The first 8 hex digits of a SHA-256 of the whole configuration (data, recipe, device):
+/// trials that differ in anything get different folders.
+fn identity(cfg: &RunConfig) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(cfg).unwrap_or_default();
+    Sha256::digest(&json)[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// One configuration of the grid.
@@ -158,6 +194,10 @@ impl Shard {
 pub struct TrialResult {
     pub index: usize,
     pub name: String,
+    /// Of the best epoch, on the monitored set (validation if the run has one, else test).
+    pub accuracy: f64,
+    pub loss: f64,
+    /// Of the best epoch, on the test set.
     pub test_accuracy: f64,
     pub test_loss: f64,
     pub best_epoch: usize,
@@ -173,64 +213,47 @@ fn trial_dir(search_dir: &Path, trial: &Trial) -> PathBuf {
     search_dir.join("trials").join(&trial.name)
 }
 
-/// Runs this shard's trials of the grid in `search_dir`, skipping finished ones; returns the
-/// results of this shard's trials (finished earlier or now).
-#[allow(clippy::too_many_arguments)]
-pub fn run_search<B: Backend>(
+/// Runs one trial in its folder under `search_dir`, or returns its result when the folder
+/// holds a finished result of exactly this configuration (`reused` is then true). A trial
+/// interrupted earlier resumes where it stopped.
+pub fn run_trial<B: Backend>(
     search_dir: &Path,
-    space: &SearchSpace,
-    base: &RunConfig,
-    train: Arc<Dataset>,
-    test: Arc<Dataset>,
+    trial: &Trial,
+    data: &FitData,
     dev: &B,
-    shard: Shard,
-    progress: bool,
-) -> Result<Vec<TrialResult>> {
-    let trials = space.trials(base);
-    let mine: Vec<&Trial> = trials.iter().filter(|t| shard.includes(t.index)).collect();
-    let mut results = Vec::new();
-    for (n, trial) in mine.iter().enumerate() {
-        let dir = trial_dir(search_dir, trial);
-        let result_path = dir.join(RESULT_FILE);
-        if let Some(r) = read_result(&result_path)? {
-            if progress {
-                eprintln!(
-                    "trial {}/{} {}: already finished, skipped",
-                    n + 1,
-                    mine.len(),
-                    trial.name
-                );
-            }
-            results.push(r);
-            continue;
-        }
-        if progress {
-            eprintln!("trial {}/{} {}", n + 1, mine.len(), trial.name);
-        }
-        let start = Instant::now();
-        let opts = FitOptions {
-            resume: true,
-            progress,
-            max_epochs_this_call: None,
-        };
-        let out = fit(&dir, &trial.config, train.clone(), test.clone(), dev, &opts)?;
-        let r = TrialResult {
-            index: trial.index,
-            name: trial.name.clone(),
-            test_accuracy: out.best_test_accuracy,
-            test_loss: out.best_test_loss,
-            best_epoch: out.best_epoch,
-            epochs_run: out.history.len(),
-            stopped_early: out.stopped_early,
-            seconds: start.elapsed().as_secs_f64(),
-            config: trial.config.clone(),
-        };
-        let json =
-            serde_json::to_string_pretty(&r).map_err(|e| TrainError::Config(e.to_string()))?;
-        kiln_nn::state_dict::write_atomic(&result_path, json.as_bytes())?;
-        results.push(r);
+    opts: &RunOptions,
+    cb: &mut dyn Callbacks<B>,
+) -> Result<(TrialResult, bool)> {
+    let dir = trial_dir(search_dir, trial);
+    let result_path = dir.join(RESULT_FILE);
+    if let Some(r) = read_result(&result_path)?
+        && r.config == trial.config
+    {
+        return Ok((r, true));
     }
-    Ok(results)
+    let start = Instant::now();
+    let opts = RunOptions {
+        resume: true,
+        ..opts.clone()
+    };
+    let out = train_run(&dir, &trial.config, data, dev, &opts, cb)?;
+    let best = out.best.as_ref();
+    let r = TrialResult {
+        index: trial.index,
+        name: trial.name.clone(),
+        accuracy: best.map_or(f64::NAN, |b| b.val_accuracy.unwrap_or(b.test_accuracy)),
+        loss: best.map_or(f64::NAN, |b| b.monitored_loss()),
+        test_accuracy: best.map_or(f64::NAN, |b| b.test_accuracy),
+        test_loss: best.map_or(f64::NAN, |b| b.test_loss),
+        best_epoch: best.map_or(0, |b| b.epoch),
+        epochs_run: out.history.len(),
+        stopped_early: out.stopped_early,
+        seconds: start.elapsed().as_secs_f64(),
+        config: trial.config.clone(),
+    };
+    let json = serde_json::to_string_pretty(&r).map_err(|e| TrainError::Config(e.to_string()))?;
+    kiln_nn::state_dict::write_atomic(&result_path, json.as_bytes())?;
+    Ok((r, false))
 }
 
 fn read_result(path: &Path) -> Result<Option<TrialResult>> {
@@ -250,75 +273,118 @@ fn read_result(path: &Path) -> Result<Option<TrialResult>> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchReport {
     pub results: Vec<TrialResult>,
-    /// Lowest test loss.
+    /// Lowest monitored loss.
     pub best: Option<TrialResult>,
+    /// Trials in the grid (finished or not).
+    pub trials: usize,
 }
 
-/// Gathers the results of every trial under `search_dir` (the collect step of sharded runs).
-pub fn collect(search_dir: &Path) -> Result<SearchReport> {
-    let trials = search_dir.join("trials");
+/// Gathers the finished results of the grid's `trials` under `search_dir` (also those other
+/// shards wrote), in grid order, with the best one (lowest monitored loss). Folders of other
+/// grids (other data, settings or recipe) are left out, however they got there.
+pub fn collect(search_dir: &Path, trials: &[Trial]) -> Result<SearchReport> {
     let mut results = Vec::new();
-    if trials.is_dir() {
-        for entry in std::fs::read_dir(&trials).map_err(crate::error::io_err(&trials))? {
-            let entry = entry.map_err(crate::error::io_err(&trials))?;
-            if let Some(r) = read_result(&entry.path().join(RESULT_FILE))? {
-                results.push(r);
-            }
+    for t in trials {
+        if let Some(r) = read_result(&trial_dir(search_dir, t).join(RESULT_FILE))?
+            && r.config == t.config
+        {
+            results.push(r);
         }
     }
-    results.sort_by_key(|r| r.index);
     let best = results
         .iter()
-        .min_by(|a, b| a.test_loss.total_cmp(&b.test_loss))
+        .filter(|r| r.loss.is_finite())
+        .min_by(|a, b| a.loss.total_cmp(&b.loss))
         .cloned();
-    Ok(SearchReport { results, best })
+    Ok(SearchReport {
+        results,
+        best,
+        trials: trials.len(),
+    })
+}
+
+/// The network columns of a result: ConfigNet's settings, or the architecture's name.
+fn net_columns(cfg: &RunConfig) -> [String; 5] {
+    match &cfg.model {
+        Architecture::ConfigNet(m) => [
+            m.c1.to_string(),
+            m.c2.to_string(),
+            m.l1.to_string(),
+            m.d1.to_string(),
+            m.conv1_kernel.to_string(),
+        ],
+        Architecture::Layers { name, .. } => {
+            [name.clone(), "-".into(), "-".into(), "-".into(), "-".into()]
+        }
+    }
 }
 
 impl SearchReport {
     /// The walkthrough's report table: run, accuracy, loss, c1, c2, l1, d1, lr, batch, epochs.
     pub fn table(&self) -> String {
         let mut s = String::new();
+        let monitored = self
+            .results
+            .first()
+            .is_some_and(|r| r.config.data.validation.is_some());
+        let set = if monitored { "validation" } else { "test" };
         let _ = writeln!(
             s,
-            "{:>4} {:>9} {:>8} {:>5} {:>5} {:>5} {:>5} {:>3} {:>9} {:>6} {:>7} {:>5}",
-            "run", "accuracy", "loss", "c1", "c2", "l1", "d1", "k", "lr", "batch", "epochs", "best"
+            "{:>4} {:>9} {:>8} {:>9} {:>5} {:>5} {:>5} {:>5} {:>3} {:>9} {:>6} {:>7} {:>5}",
+            "run",
+            "accuracy",
+            "loss",
+            "test acc",
+            "c1",
+            "c2",
+            "l1",
+            "d1",
+            "k",
+            "lr",
+            "batch",
+            "epochs",
+            "best"
         );
         for r in &self.results {
-            let m = r.config.model;
+            let [c1, c2, l1, d1, k] = net_columns(&r.config);
             let t = &r.config.train;
             let _ = writeln!(
                 s,
-                "{:>4} {:>8.2}% {:>8.4} {:>5} {:>5} {:>5} {:>5} {:>3} {:>9} {:>6} {:>7} {:>5}",
+                "{:>4} {:>8.2}% {:>8.4} {:>8.2}% {:>5} {:>5} {:>5} {:>5} {:>3} {:>9} {:>6} {:>7} {:>5}",
                 r.index,
+                100.0 * r.accuracy,
+                r.loss,
                 100.0 * r.test_accuracy,
-                r.test_loss,
-                m.c1,
-                m.c2,
-                m.l1,
-                m.d1,
-                m.conv1_kernel,
-                t.lr,
+                c1,
+                c2,
+                l1,
+                d1,
+                k,
+                t.optimizer.lr(),
                 t.batch_size,
                 format!("{}{}", r.epochs_run, if r.stopped_early { "*" } else { "" }),
                 r.best_epoch
             );
         }
+        let _ = writeln!(
+            s,
+            "accuracy and loss on the {set} set at each trial's best epoch; {} of {} trials finished",
+            self.results.len(),
+            self.trials
+        );
         if self.results.iter().any(|r| r.stopped_early) {
             s.push_str("(* stopped early)\n");
         }
         if let Some(b) = &self.best {
-            let m = b.config.model;
+            let [c1, c2, l1, d1, k] = net_columns(&b.config);
             let _ = writeln!(
                 s,
-                "best (lowest test loss): run {} c1={} c2={} l1={} d1={} k={} lr={} batch={}: accuracy {:.2}%, loss {:.4}",
+                "best (lowest {set} loss): run {} c1={c1} c2={c2} l1={l1} d1={d1} k={k} lr={} batch={}: accuracy {:.2}%, loss {:.4} (test accuracy {:.2}%, loss {:.4})",
                 b.index,
-                m.c1,
-                m.c2,
-                m.l1,
-                m.d1,
-                m.conv1_kernel,
-                b.config.train.lr,
+                b.config.train.optimizer.lr(),
                 b.config.train.batch_size,
+                100.0 * b.accuracy,
+                b.loss,
                 100.0 * b.test_accuracy,
                 b.test_loss
             );
@@ -332,24 +398,21 @@ impl SearchReport {
             serde_json::to_string_pretty(self).map_err(|e| TrainError::Config(e.to_string()))?;
         kiln_nn::state_dict::write_atomic(&search_dir.join("report.json"), json.as_bytes())?;
         let mut csv = String::from(
-            "run,name,test_accuracy,test_loss,c1,c2,l1,d1,conv1_kernel,lr,batch_size,epochs,epochs_run,best_epoch,stopped_early\n",
+            "run,name,accuracy,loss,test_accuracy,test_loss,c1,c2,l1,d1,conv1_kernel,lr,batch_size,epochs,epochs_run,best_epoch,stopped_early\n",
         );
         for r in &self.results {
-            let m = r.config.model;
+            let [c1, c2, l1, d1, k] = net_columns(&r.config);
             let t = &r.config.train;
             let _ = writeln!(
                 csv,
-                "{},{},{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{:.6},{:.6},{:.6},{:.6},{c1},{c2},{l1},{d1},{k},{},{},{},{},{},{}",
                 r.index,
                 r.name,
+                r.accuracy,
+                r.loss,
                 r.test_accuracy,
                 r.test_loss,
-                m.c1,
-                m.c2,
-                m.l1,
-                m.d1,
-                m.conv1_kernel,
-                t.lr,
+                t.optimizer.lr(),
                 t.batch_size,
                 t.epochs,
                 r.epochs_run,

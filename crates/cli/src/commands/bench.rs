@@ -5,13 +5,14 @@
 use std::time::Instant;
 
 use kiln_nn::profile::{OpTime, profile_ops};
-use kiln_nn::{Adam, ConfigNet, ConfigNetConfig, Context, Module, Optimizer};
+use kiln_nn::{Adam, Architecture, ConfigNet, Context, Module, Optimizer};
 use kiln_tensor::{Backend, Tensor, no_grad};
 use serde::Serialize;
 
 use crate::Result;
 use crate::args::BenchArgs;
 use crate::device::Job;
+use crate::recipe::architecture;
 
 pub struct BenchJob {
     pub args: BenchArgs,
@@ -44,9 +45,11 @@ impl Job for BenchJob {
     fn run<B: Backend>(self, dev: &B) -> Result<BenchReport> {
         let a = &self.args;
         let m = &a.model;
-        let cfg = ConfigNetConfig {
-            conv1_kernel: m.conv1_kernel,
-            ..ConfigNetConfig::new(m.c1, m.c2, m.l1, m.d1)
+        let Architecture::ConfigNet(cfg) = architecture(&m.model, Some(m))? else {
+            return Err(crate::CliError::Usage(format!(
+                "kiln bench measures ConfigNet (its flops and per-op profile), not --model {}",
+                m.model
+            )));
         };
         let n = a.batch_size.max(1);
         let steps = a.steps.max(1);

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use kiln_metrics::Normalization;
 use kiln_tensor::Backend;
-use kiln_train::evaluate;
-use kiln_train::progress;
+use kiln_train::{EvalOptions, evaluate};
 use serde::Serialize;
 
 use crate::args::{Common, EvalArgs};
@@ -14,6 +13,7 @@ use crate::commands::{ensure_dir, write_json};
 use crate::data_source::load_test;
 use crate::device::Job;
 use crate::model_file;
+use crate::progress::Progress;
 use crate::{CliError, Result};
 use kiln_viz::{CellFormat, heatmap};
 
@@ -37,19 +37,22 @@ impl Job for EvalJob {
     fn run<B: Backend>(self, dev: &B) -> Result<PathBuf> {
         let (c, a) = (&self.common, &self.args);
         let w = &a.weights;
-        let mut net = model_file::open(&w.weights, crate::flags(w), dev)?;
-        let (test, _) = load_test(c.data.as_deref(), c.test_size, c.seed)?;
-        if test.num_classes() != net.config.classes {
-            return Err(CliError::Usage(format!(
-                "the weights predict {} classes but the data has {}",
-                net.config.classes,
-                test.num_classes()
-            )));
+        if a.batch_size == 0 {
+            return Err(CliError::Usage("--batch-size must be at least 1".into()));
         }
-        let bar = progress::bar(0, "evaluating", true);
-        let ev = evaluate(&mut net, &test, a.batch_size.max(1), 2, dev, &bar)?;
-        bar.finish_and_clear();
-        let names = test.class_names().to_vec();
+        let mut net = model_file::open(w, dev)?;
+        let (test, _) = load_test(c)?;
+        net.check_data(&test)?;
+        let opts = EvalOptions {
+            batch_size: a.batch_size,
+            workers: 2,
+            normalize: net.normalize.clone(),
+            flip_tta: a.tta,
+            name: "evaluating".into(),
+        };
+        let mut progress = Progress::new(0, false);
+        let ev = evaluate(&mut net.model, &test, &opts, dev, &mut progress)?;
+        let names = net.class_names.clone();
         let confusion = ev.confusion()?;
         let report = confusion.report(&names);
         println!(

@@ -1,13 +1,12 @@
 //! `kiln features`: the feature maps of every conv layer for one image.
 
-use kiln_nn::Context;
-use kiln_tensor::{Backend, Tensor, no_grad};
+use kiln_tensor::Backend;
 
 use crate::args::{Common, FeaturesArgs};
 use crate::commands::ensure_dir;
 use crate::data_source::load_test;
 use crate::device::Job;
-use crate::{CliError, Result, model_file, normalize_u8};
+use crate::{CliError, Result, model_file};
 use kiln_viz::feature_map_grid;
 
 pub struct FeaturesJob {
@@ -20,11 +19,15 @@ impl Job for FeaturesJob {
 
     fn run<B: Backend>(self, dev: &B) -> Result<Vec<std::path::PathBuf>> {
         let (c, a) = (&self.common, &self.args);
-        let mut net = model_file::open(&a.weights.weights, crate::flags(&a.weights), dev)?;
+        if a.maps == 0 {
+            return Err(CliError::Usage("--maps must be at least 1".into()));
+        }
+        let mut net = model_file::open(&a.weights, dev)?;
         let (img, label) = match &a.image {
-            Some(p) => (kiln_data::decode_image_file(p)?, p.display().to_string()),
+            Some(p) => (net.decode(p)?, p.display().to_string()),
             None => {
-                let (test, _) = load_test(c.data.as_deref(), c.test_size, c.seed)?;
+                let (test, _) = load_test(c)?;
+                net.check_data(&test)?;
                 if a.index >= test.len() {
                     return Err(CliError::Usage(format!(
                         "--index {}: the test set has {} images",
@@ -38,8 +41,8 @@ impl Job for FeaturesJob {
                 )
             }
         };
-        let x = Tensor::from_slice(&normalize_u8(&img), &[1, 3, 32, 32], dev)?;
-        let (_, feats) = no_grad(|| net.forward_with_features(&x, &mut Context::eval()))?;
+        let x = net.batch(&img, dev)?;
+        let feats = net.model.feature_maps(&x)?;
         ensure_dir(&c.out)?;
         let mut paths = Vec::new();
         for (name, t) in feats {

@@ -18,17 +18,27 @@ impl Job for FiltersJob {
 
     fn run<B: Backend>(self, dev: &B) -> Result<std::path::PathBuf> {
         let (c, a) = (&self.common, &self.args);
-        let net = model_file::open(&a.weights.weights, crate::flags(&a.weights), dev)?;
-        let conv = net.conv(&a.layer).ok_or_else(|| {
+        let net = model_file::open(&a.weights, dev)?;
+        let convs = net.model.conv_weights();
+        let names: Vec<&str> = convs.iter().map(|(n, _)| n.as_str()).collect();
+        let (layer, weight) = match &a.layer {
+            None => convs.first(),
+            Some(l) => convs.iter().find(|(n, _)| n == l),
+        }
+        .ok_or_else(|| {
             CliError::Usage(format!(
-                "--layer {}: ConfigNet's conv layers are {}",
-                a.layer,
-                kiln_nn::CONV_LAYERS.join(", ")
+                "--layer {}: the network's conv layers are {}",
+                a.layer.as_deref().unwrap_or("(the first)"),
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
             ))
         })?;
-        let shape = conv.weight.shape().to_vec();
+        let shape = weight.shape().to_vec();
         let (o, i, kh, kw) = (shape[0], shape[1], shape[2], shape[3]);
-        let w = conv.weight.to_vec()?;
+        let w = weight.to_vec()?;
         let per = i * kh * kw;
         let mut filters = Vec::new();
         let cols = match (i, a.channel) {
@@ -42,7 +52,7 @@ impl Job for FiltersJob {
                 if ch >= i {
                     return Err(CliError::Usage(format!(
                         "--channel {ch}: {} has {i} input channels",
-                        a.layer
+                        layer
                     )));
                 }
                 for f in 0..o {
@@ -64,8 +74,10 @@ impl Job for FiltersJob {
         };
         ensure_dir(&c.out)?;
         let suffix = a.channel.map(|ch| format!("_ch{ch}")).unwrap_or_default();
-        let path = c.out.join(format!("filters_{}{suffix}.png", a.layer));
-        let title = format!("{} filters ({o} x {i} x {kh} x {kw})", a.layer);
+        let path = c
+            .out
+            .join(format!("filters_{}{suffix}.png", layer.replace('.', "_")));
+        let title = format!("{} filters ({o} x {i} x {kh} x {kw})", layer);
         filter_grid(&path, &title, &filters, cols, if kh <= 5 { 16 } else { 8 })?;
         println!("picture: {}", path.display());
         Ok(path)

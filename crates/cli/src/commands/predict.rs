@@ -1,11 +1,12 @@
-//! `kiln predict`: class and top-3 probabilities of image files.
+//! `kiln predict`: class and top-3 probabilities of image files, with the class names and
+//! normalisation the weights carry.
 
 use kiln_nn::{Context, Module};
-use kiln_tensor::{Backend, Tensor, no_grad};
+use kiln_tensor::{Backend, no_grad};
 
 use crate::args::{Common, PredictArgs};
 use crate::device::Job;
-use crate::{Result, class_names, model_file, normalize_u8};
+use crate::{Result, model_file};
 
 pub struct PredictJob {
     pub common: Common,
@@ -16,19 +17,28 @@ impl Job for PredictJob {
     type Output = Vec<(String, f32)>;
 
     fn run<B: Backend>(self, dev: &B) -> Result<Vec<(String, f32)>> {
-        let (c, a) = (&self.common, &self.args);
-        let mut net = model_file::open(&a.weights.weights, crate::flags(&a.weights), dev)?;
-        let names = class_names(c.data.as_deref(), net.config.classes)?;
+        let a = &self.args;
+        let mut net = model_file::open(&a.weights, dev)?;
+        // every file is decoded before anything is predicted
+        let images = a
+            .images
+            .iter()
+            .map(|p| net.decode(p))
+            .collect::<Result<Vec<_>>>()?;
         let mut out = Vec::new();
-        for path in &a.images {
-            let img = kiln_data::decode_image_file(path)?;
-            let x = Tensor::from_slice(&normalize_u8(&img), &[1, 3, 32, 32], dev)?;
-            let logits = no_grad(|| net.forward(&x, &mut Context::eval()))?.to_vec()?;
-            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let exps: Vec<f32> = logits.iter().map(|v| (v - max).exp()).collect();
-            let sum: f32 = exps.iter().sum();
-            let mut ranked: Vec<(usize, f32)> = exps.iter().map(|e| e / sum).enumerate().collect();
+        for (path, img) in a.images.iter().zip(images) {
+            let x = net.batch(&img, dev)?;
+            let logits = no_grad(|| net.model.forward(&x, &mut Context::eval()))?.to_vec()?;
+            let probs = kiln_metrics::softmax(&logits);
+            if probs.iter().any(|p| !p.is_finite()) {
+                return Err(crate::CliError::Usage(format!(
+                    "{}: the network's outputs are not finite (NaN weights?)",
+                    path.display()
+                )));
+            }
+            let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let names = &net.class_names;
             let top: Vec<String> = ranked
                 .iter()
                 .take(3)

@@ -7,7 +7,7 @@ use crate::args::{Common, SamplesArgs};
 use crate::commands::ensure_dir;
 use crate::data_source::load_test;
 use crate::device::Job;
-use crate::{CliError, Result, model_file, normalize_u8};
+use crate::{CliError, Result, model_file};
 use kiln_viz::{chw_to_rgb, image_grid};
 
 pub struct SamplesJob {
@@ -20,24 +20,40 @@ impl Job for SamplesJob {
 
     fn run<B: Backend>(self, dev: &B) -> Result<std::path::PathBuf> {
         let (c, a) = (&self.common, &self.args);
-        if a.n == 0 {
-            return Err(CliError::Usage("--n must be at least 1".into()));
+        /// The most images one picture holds (a 16 x 16 grid).
+        const MAX_SAMPLES: usize = 256;
+        if a.n == 0 || a.n > MAX_SAMPLES {
+            return Err(CliError::Usage(format!(
+                "--n {}: a picture holds 1 to {MAX_SAMPLES} images",
+                a.n
+            )));
         }
-        let mut net = model_file::open(&a.weights.weights, crate::flags(&a.weights), dev)?;
-        let (test, _) = load_test(c.data.as_deref(), c.test_size, c.seed)?;
-        let n = a.n.min(test.len());
+        let mut net = model_file::open(&a.weights, dev)?;
+        let (test, _) = load_test(c)?;
+        net.check_data(&test)?;
+        if a.n > test.len() {
+            return Err(CliError::Usage(format!(
+                "--n {}: the test set has only {} images",
+                a.n,
+                test.len()
+            )));
+        }
+        let n = a.n;
         // spread evenly over the test set: an image folder is sorted by class, so its first n
         // images would all be of one class
         let picks: Vec<usize> = (0..n).map(|i| i * test.len() / n).collect();
         let [ch, h, w] = test.image_shape();
         let mut x = Vec::with_capacity(n * ch * h * w);
         for &i in &picks {
-            x.extend(normalize_u8(test.image(i)));
+            let img = kiln_data::Image::new(test.image(i).to_vec(), [ch, h, w])?;
+            let mut out = vec![0.0; ch * h * w];
+            net.normalize.apply_into(&img, &mut out);
+            x.extend(out);
         }
         let xt = Tensor::from_slice(&x, &[n, ch, h, w], dev)?;
-        let logits = no_grad(|| net.forward(&xt, &mut Context::eval()))?.to_vec()?;
-        let k = net.config.classes;
-        let names = test.class_names();
+        let logits = no_grad(|| net.model.forward(&xt, &mut Context::eval()))?.to_vec()?;
+        let k = net.class_names.len();
+        let names = &net.class_names;
         let (mut images, mut captions, mut wrong) = (vec![], vec![], vec![]);
         for (j, &i) in picks.iter().enumerate() {
             let pred = kiln_metrics::argmax(&logits[j * k..(j + 1) * k]);

@@ -109,3 +109,25 @@ impl TensorOp for RandomErasing {
         }
     }
 }
+
+/// Cutout (DeVries & Taylor, 2017): a `size x size` square at a uniformly random centre,
+/// clipped to the image, set to 0 after normalisation (the mean colour), every time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutout {
+    pub size: usize,
+}
+
+impl TensorOp for Cutout {
+    fn apply(&self, data: &mut [f32], [c, h, w]: [usize; 3], rng: &mut SampleRng) {
+        if self.size == 0 || h == 0 || w == 0 {
+            return;
+        }
+        let (cy, cx) = (rng.random_range(0..h), rng.random_range(0..w));
+        let half = self.size / 2;
+        let (top, left) = (cy.saturating_sub(half), cx.saturating_sub(half));
+        let bottom = (cy + self.size - half).min(h);
+        let right = (cx + self.size - half).min(w);
+        let rect = (top, left, bottom - top, right - left);
+        erase(data, [c, h, w], rect, &EraseValue::Constant(0.0), rng);
+    }
+}

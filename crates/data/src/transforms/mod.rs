@@ -15,15 +15,17 @@ mod crop;
 mod erase;
 mod flip;
 mod normalize;
+mod recipe;
 mod rotate;
 
 use std::fmt::Debug;
 
 pub use color::{ColorJitter, adjust_brightness, adjust_contrast, adjust_hue, adjust_saturation};
 pub use crop::{RandomCrop, crop_padded};
-pub use erase::{EraseValue, RandomErasing, erase};
+pub use erase::{Cutout, EraseValue, RandomErasing, erase};
 pub use flip::{RandomHorizontalFlip, hflip};
 pub use normalize::{Normalize, normalize};
+pub use recipe::Augmentation;
 pub use rotate::{Interpolation, RandomRotation, rotate};
 
 use crate::error::{DataError, Result};
@@ -174,10 +176,7 @@ impl Compose {
     /// ColorJitter(brightness 0.2, hue 0.1), horizontal flip with p 0.5, normalise with mean
     /// 0.5 and std 0.5 per channel.
     pub fn cifar_train() -> Self {
-        Compose::new(Normalize::half())
-            .then(RandomRotation::new(20.0, Interpolation::Nearest, 0))
-            .then(ColorJitter::new(0.2, 0.0, 0.0, 0.1))
-            .then(RandomHorizontalFlip::new(0.5))
+        Augmentation::walkthrough().compose(Normalize::half(), 32, 32)
     }
 
     /// The evaluation pipeline: normalise with mean 0.5 and std 0.5 only.

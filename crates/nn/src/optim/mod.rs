@@ -3,10 +3,12 @@
 //! restored.
 
 mod adam;
+mod config;
 pub mod schedule;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
+pub use config::OptimizerConfig;
 pub use schedule::{Interval, LrSchedule, ScheduleError, ScheduleKind};
 pub use sgd::{Sgd, SgdConfig};
 

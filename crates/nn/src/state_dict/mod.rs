@@ -4,6 +4,7 @@
 //! (every float type converted to f32). Loading checks everything before it changes anything.
 
 mod dtype;
+mod meta;
 mod pickle;
 mod safetensors_file;
 mod torch_zip;
@@ -17,7 +18,10 @@ use kiln_tensor::{Backend, Tensor};
 
 use crate::{Module, NnError, Result, TensorKind};
 
-pub use safetensors_file::{parse_safetensors, read_safetensors, to_safetensors_bytes};
+pub use meta::{META_KEY, WeightsMeta, save_weights};
+pub use safetensors_file::{
+    CHECKSUM_KEY, parse_safetensors, read_safetensors, to_safetensors_bytes,
+};
 
 /// Named tensors on the host: name → (shape, values).
 pub type NamedTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
@@ -57,6 +61,18 @@ pub fn state_dict<B: Backend, M: Module<B> + ?Sized>(
     }
 }
 
+/// A test hook: `KILN_TEST_WRITE_DELAY_MS` makes every atomic write wait that long between
+/// writing its temporary file and renaming it, so that a test killing the process at random
+/// moments often kills it inside a write.
+fn test_write_delay() {
+    if let Some(ms) = std::env::var("KILN_TEST_WRITE_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder, flushed and renamed,
 /// so a crash leaves either the old file or the new one, never a broken one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -88,6 +104,7 @@ pub fn write_atomic_with(
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         write(&mut f, bytes)?;
+        test_write_delay();
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
         if let Ok(d) = std::fs::File::open(dir) {
@@ -125,6 +142,8 @@ pub struct WeightsFile {
     pub format: WeightsFormat,
     /// Human-readable notes on what reading changed (a stripped name prefix, ...).
     pub notes: Vec<String>,
+    /// Kiln's description of the network, when the file has one (files Kiln wrote).
+    pub meta: Option<WeightsMeta>,
 }
 
 /// The magic number `torch.save` pickled first in its legacy (pre-1.6) format.
@@ -168,11 +187,13 @@ pub fn parse_weights(bytes: &[u8], path: &Path) -> Result<WeightsFile> {
         (t, m, WeightsFormat::Safetensors)
     };
     let (tensors, notes) = strip_data_parallel(tensors);
+    let meta = WeightsMeta::from_metadata(&metadata, path)?;
     Ok(WeightsFile {
         tensors,
         metadata,
         format,
         notes,
+        meta,
     })
 }
 
@@ -239,6 +260,17 @@ pub fn load_tensors<B: Backend, M: Module<B> + ?Sized>(
                 source_name: source_name.into(),
                 name: name.clone(),
                 found: shape.clone(),
+            });
+        }
+    }
+    for (name, (_, data)) in tensors {
+        let count = data.iter().filter(|v| !v.is_finite()).count();
+        if count > 0 {
+            return Err(NnError::NonFinite {
+                source_name: source_name.into(),
+                name: name.clone(),
+                count,
+                total: data.len(),
             });
         }
     }

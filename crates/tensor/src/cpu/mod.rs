@@ -1,6 +1,8 @@
 //! The CPU backend: dense `Vec<f32>` storage and rayon parallelism. The kernels of each op
 //! family live in its folder (`ops/<family>/cpu.rs`); this module holds the device itself and
 //! what those kernels share: the GEMM engine, the parallel loops and the allocator setting.
+//! It computes everything in f32: it has no [`Precision`](crate::Precision) setting (a
+//! program's TF32 choice for the GPU does not change the CPU's numbers).
 
 pub mod alloc;
 pub mod gemm;

@@ -14,7 +14,7 @@ use super::memory::{CudaStorage, Pool};
 use super::profile::{self, KernelProfile};
 use crate::ops::conv2d::ConvEngine;
 use crate::ops::conv2d::cuda::ConvChoices;
-use crate::{Result, TensorError};
+use crate::{Precision, Result, TensorError};
 
 pub(crate) const MISSING_DRIVER: &str = "cannot load libcuda.so (the NVIDIA driver library): \
      install the NVIDIA driver (580 or newer for CUDA 13)";
@@ -87,9 +87,12 @@ pub(crate) struct DeviceInner {
     pub(crate) name: String,
     pub(crate) cc: (i32, i32),
     pub(crate) sm_count: u32,
+    /// Largest dynamic shared memory a block may opt in to, in bytes.
+    pub(crate) smem_optin: usize,
     pub(crate) kernels: Kernels,
     pub(crate) blas: Mutex<CudaBlas>,
-    pub(crate) tf32: AtomicBool,
+    /// The `Precision` code of matrix products and convolutions.
+    pub(crate) precision: AtomicU8,
     /// Largest im2col buffer of a convolution chunk, in f32 values.
     pub(crate) conv_workspace: AtomicUsize,
     /// The convolution engine (`ConvEngine` code), and what `Auto` picked per geometry.
@@ -176,11 +179,17 @@ fn create(ordinal: usize) -> Result<DeviceInner> {
         .attribute(drv_sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
         .map_err(drv_err("querying the multiprocessor count"))?
         .max(1) as u32;
-    let kernels = Kernels::load(&ctx, cc)?;
+    let smem_optin = ctx
+        .attribute(
+            drv_sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+        )
+        .map_err(drv_err("querying the shared memory per block"))?
+        .max(0) as usize;
+    let precision = precision_from_env()?;
+    let kernels = Kernels::load(&ctx, cc, smem_optin)?;
     let blas = CudaBlas::new(stream.clone())
         .map_err(|e| backend_err(format!("creating the cuBLAS handle: {e}")))?;
-    let tf32 = std::env::var("KILN_TF32").is_ok_and(|v| v.trim() == "1");
-    set_math_mode(&blas, tf32)?;
+    set_math_mode(&blas, precision)?;
     let pool = Pool::new(ctx.clone(), stream.clone());
     let label_flag = pool.alloc(4)?;
     ctx.bind_to_thread()
@@ -193,9 +202,10 @@ fn create(ordinal: usize) -> Result<DeviceInner> {
         name,
         cc,
         sm_count,
+        smem_optin,
         kernels,
         blas: Mutex::new(blas),
-        tf32: AtomicBool::new(tf32),
+        precision: AtomicU8::new(precision.code()),
         conv_workspace: AtomicUsize::new(DEFAULT_CONV_WORKSPACE),
         conv_engine: AtomicU8::new(ConvEngine::from_env().code()),
         conv_choices: Mutex::new(ConvChoices::new()),
@@ -208,12 +218,24 @@ fn create(ordinal: usize) -> Result<DeviceInner> {
     })
 }
 
-/// cuBLAS math mode: TF32 tensor cores when `tf32`, else full f32 (the default, for parity).
-pub(crate) fn set_math_mode(blas: &CudaBlas, tf32: bool) -> Result<()> {
-    let mode = if tf32 {
-        cublas_sys::cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH
-    } else {
-        cublas_sys::cublasMath_t::CUBLAS_DEFAULT_MATH
+/// The precision a new device starts with: `KILN_PRECISION` (`f32` or `tf32`), else TF32.
+fn precision_from_env() -> Result<Precision> {
+    match std::env::var("KILN_PRECISION") {
+        Ok(v) => v.parse().map_err(|_| {
+            TensorError::invalid(
+                "KILN_PRECISION",
+                format!("the environment variable is {v:?}; set it to f32 or tf32, or unset it"),
+            )
+        }),
+        Err(_) => Ok(Precision::Tf32),
+    }
+}
+
+/// cuBLAS math mode: TF32 tensor cores, or pedantic f32 (no reduced-precision shortcut).
+pub(crate) fn set_math_mode(blas: &CudaBlas, precision: Precision) -> Result<()> {
+    let mode = match precision {
+        Precision::Tf32 => cublas_sys::cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH,
+        Precision::F32 => cublas_sys::cublasMath_t::CUBLAS_PEDANTIC_MATH,
     };
     // SAFETY: the handle is live for the lifetime of `blas`.
     unsafe { cublas_sys::cublasSetMathMode(*blas.handle(), mode) }
@@ -281,12 +303,16 @@ impl DeviceInner {
         })
     }
 
-    /// Sets the cuBLAS math mode (TF32 on or off).
-    pub(crate) fn set_tf32(&self, on: bool) -> Result<()> {
+    /// Sets the precision of matrix products and convolutions (and cuBLAS's math mode).
+    pub(crate) fn set_precision(&self, precision: Precision) -> Result<()> {
         let blas = self.blas();
         self.bind()?;
-        set_math_mode(&blas, on)?;
-        self.tf32.store(on, Ordering::Relaxed);
+        set_math_mode(&blas, precision)?;
+        self.precision.store(precision.code(), Ordering::Relaxed);
         Ok(())
+    }
+
+    pub(crate) fn precision(&self) -> Precision {
+        Precision::from_code(self.precision.load(Ordering::Relaxed))
     }
 }

@@ -18,6 +18,9 @@ use crate::ops;
 /// Definitions shared by every source (prepended before compiling).
 const PRELUDE: &str = include_str!("prelude.cu");
 
+/// The tensor-core and cp.async wrappers (prepended after the prelude).
+const TENSOR_CORE: &str = include_str!("tensor_core.cu");
+
 /// One kernel source: its file name, its text and the names of the kernels it defines (each
 /// op family's `cuda.rs` declares its own; names of per-op kernels come from the op types).
 pub(crate) struct Source {
@@ -34,12 +37,13 @@ const MEMORY: Source = Source {
 };
 
 /// Every source: one line per op family with CUDA kernels.
-pub(crate) const SOURCES: [Source; 10] = [
+pub(crate) const SOURCES: [Source; 11] = [
     MEMORY,
     ops::elementwise::cuda::SOURCE,
     ops::reduce::cuda::SOURCE,
     ops::conv2d::cuda::IM2COL_SOURCE,
     ops::conv2d::cuda::IMPLICIT_SOURCE,
+    ops::conv2d::cuda::TENSOR_CORE_SOURCE,
     ops::pool::cuda::SOURCE,
     ops::batch_norm::cuda::SOURCE,
     ops::cross_entropy::cuda::SOURCE,
@@ -53,7 +57,7 @@ pub(crate) const BLOCK: u32 = 256;
 /// A compiled module: CUBIN for the device's architecture, or PTX for the driver to JIT when
 /// NVRTC does not know the device's architecture.
 #[derive(Clone)]
-enum Image {
+pub(crate) enum Image {
     Cubin(Vec<u8>),
     Ptx(String),
 }
@@ -119,7 +123,19 @@ fn compile_one(
     arch: i32,
     cubin: bool,
 ) -> std::result::Result<Image, String> {
-    let full = format!("{PRELUDE}\n{src}");
+    compile_with_log(name, src, arch, cubin, false).map(|(image, _)| image)
+}
+
+/// As [`compile_one`], with ptxas's resource report (`--ptxas-options=-v`) in the returned log
+/// when `verbose`.
+pub(crate) fn compile_with_log(
+    name: &str,
+    src: &str,
+    arch: i32,
+    cubin: bool,
+    verbose: bool,
+) -> std::result::Result<(Image, String), String> {
+    let full = format!("{PRELUDE}\n{TENSOR_CORE}\n{src}");
     let c_src = CString::new(full).map_err(|e| e.to_string())?;
     let c_name = CString::new(name).map_err(|e| e.to_string())?;
     let prog = nvrtc::create_program(&c_src, Some(&c_name)).map_err(|e| format!("{name}: {e}"))?;
@@ -128,28 +144,29 @@ fn compile_one(
     } else {
         format!("--gpu-architecture=compute_{arch}")
     };
-    let opts = [
+    let mut opts = vec![
         target,
         "--fmad=false".to_string(),
         "--std=c++17".to_string(),
     ];
+    if verbose {
+        opts.push("--ptxas-options=-v".to_string());
+    }
     // SAFETY: `prog` was created above and is destroyed exactly once below.
     unsafe {
         let compiled = nvrtc::compile_program(prog, &opts);
+        let log = nvrtc::get_program_log(prog)
+            .map(|l| c_chars_to_string(&l))
+            .unwrap_or_default();
         let out = match compiled {
-            Err(e) => {
-                let log = nvrtc::get_program_log(prog)
-                    .map(|l| c_chars_to_string(&l))
-                    .unwrap_or_default();
-                Err(format!("{name} ({}): {e}\n{log}", opts.join(" ")))
-            }
+            Err(e) => Err(format!("{name} ({}): {e}\n{log}", opts.join(" "))),
             Ok(()) if cubin => get_cubin(prog).map(Image::Cubin),
             Ok(()) => nvrtc::get_ptx(prog)
                 .map(|p| Image::Ptx(c_chars_to_string(&p)))
                 .map_err(|e| format!("{name}: nvrtcGetPTX: {e}")),
         };
         let _ = nvrtc::destroy_program(prog);
-        out
+        out.map(|image| (image, log))
     }
 }
 
@@ -223,8 +240,9 @@ pub(crate) struct Kernels {
 }
 
 impl Kernels {
-    /// Compiles (or takes from the cache) and loads every kernel into `ctx`.
-    pub(crate) fn load(ctx: &Arc<CudaContext>, cc: (i32, i32)) -> Result<Self> {
+    /// Compiles (or takes from the cache) and loads every kernel into `ctx`; the kernels with
+    /// dynamic shared memory may use up to `smem_optin` bytes of it.
+    pub(crate) fn load(ctx: &Arc<CudaContext>, cc: (i32, i32), smem_optin: usize) -> Result<Self> {
         let compiled = compiled_for(cc).map_err(|e| {
             backend_err(format!("compiling the CUDA kernels with NVRTC failed: {e}"))
         })?;
@@ -241,6 +259,11 @@ impl Kernels {
                 let f = module
                     .load_function(k)
                     .map_err(|e| backend_err(format!("loading kernel {k} of {name}: {e}")))?;
+                if ops::conv2d::cuda::DYNAMIC_SMEM_KERNELS.contains(k) {
+                    let attr = cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
+                    f.set_attribute(attr, smem_optin.min(i32::MAX as usize) as i32)
+                        .map_err(|e| backend_err(format!("allowing {k} its shared memory: {e}")))?;
+                }
                 functions.insert(*k, f);
             }
         }
@@ -278,10 +301,15 @@ pub(crate) fn cfg_1d(n: usize) -> LaunchConfig {
 
 /// A configuration with an explicit grid and block.
 pub(crate) fn cfg(grid: (u32, u32, u32), block: u32) -> LaunchConfig {
+    cfg_smem(grid, block, 0)
+}
+
+/// As [`cfg`] with `bytes` of dynamic shared memory per block.
+pub(crate) fn cfg_smem(grid: (u32, u32, u32), block: u32, bytes: u32) -> LaunchConfig {
     LaunchConfig {
         grid_dim: grid,
         block_dim: (block, 1, 1),
-        shared_mem_bytes: 0,
+        shared_mem_bytes: bytes,
     }
 }
 

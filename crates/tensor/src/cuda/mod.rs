@@ -1,6 +1,6 @@
-//! The CUDA backend (cargo feature `cuda`): cuBLAS GEMMs, convolutions (implicit GEMM or
-//! im2col + cuBLAS, chosen per geometry) and kernels compiled at run time by NVRTC, on top of
-//! cudarc with dynamically loaded libraries.
+//! The CUDA backend (cargo feature `cuda`): cuBLAS GEMMs, convolutions (implicit GEMM, on
+//! tensor cores or in f32, or im2col + cuBLAS, chosen per geometry) and kernels compiled at run
+//! time by NVRTC, on top of cudarc with dynamically loaded libraries.
 //!
 //! - [`Cuda::new`] never panics: it checks that libcuda, libnvrtc and libcublas can be opened
 //!   (cudarc itself panics when they cannot) and that the GPU exists, and otherwise returns a
@@ -12,8 +12,10 @@
 //! - Buffers come from a caching pool (see `memory.rs`): no driver allocation per op once the
 //!   training loop has warmed up. Everything runs in order on one stream; only
 //!   [`Backend::copy_to_host`] and [`Backend::synchronize`] wait for the GPU.
-//! - cuBLAS runs in full f32 by default (TF32 off, for parity with the CPU); turn TF32 tensor
-//!   cores on with [`Cuda::set_tf32`] or the environment variable `KILN_TF32=1`.
+//! - Matrix products and convolutions run in [`Precision::Tf32`] by default (TF32 tensor cores,
+//!   f32 sums: ~1e-3 relative error, as PyTorch's convolutions); [`Cuda::set_precision`] or the
+//!   environment variable `KILN_PRECISION=f32` choose full f32, the CPU backend's numbers to
+//!   ~1e-6. Everything else is f32 either way.
 //! - An invalid cross-entropy label (not an integer in `0..k`) is never used as an index: that
 //!   row's loss and gradients become NaN, and the next `copy_to_host` or `synchronize` returns an
 //!   `InvalidArgument` error naming the sample and label (checking on the host before the
@@ -24,6 +26,7 @@ pub(crate) mod device;
 pub(crate) mod kernels;
 mod memory;
 mod profile;
+mod resources;
 pub(crate) mod strided;
 
 use std::sync::Arc;
@@ -32,9 +35,10 @@ use std::sync::atomic::Ordering;
 pub use crate::ops::conv2d::ConvEngine;
 pub use kernels::compile_kernels;
 pub use memory::CudaStorage;
+pub use resources::{KernelResources, kernel_resources};
 
 use crate::backend::BackendBase;
-use crate::{Layout, Result, TensorError};
+use crate::{Layout, Precision, Result, TensorError};
 use device::{DeviceInner, backend_err, drv_err};
 use kernels::{Arg, cfg_1d};
 use strided::{check_reach, strided_dims};
@@ -66,8 +70,8 @@ impl std::fmt::Debug for Cuda {
 
 impl Cuda {
     /// Opens GPU `ordinal` (0 for the first). Returns an error, never panics, when the NVIDIA
-    /// driver, CUDA 13's NVRTC or cuBLAS cannot be loaded, when there is no such GPU, or when
-    /// the kernels cannot be compiled. The first call in a process compiles the kernels (about
+    /// driver, CUDA 13's NVRTC or cuBLAS cannot be loaded, when there is no such GPU, when the
+    /// kernels cannot be compiled, or when `KILN_PRECISION` is neither `f32` nor `tf32`. The first call in a process compiles the kernels (about
     /// a second); later calls for the same ordinal return the same device.
     pub fn new(ordinal: usize) -> Result<Cuda> {
         match std::panic::catch_unwind(|| device::open(ordinal)) {
@@ -114,16 +118,18 @@ impl Cuda {
         self.inner.cc
     }
 
-    /// Lets cuBLAS use TF32 tensor cores for f32 GEMMs (faster, ~1e-3 relative error) or not
-    /// (the default: full f32, matching the CPU backend to ~1e-6). Applies to every handle of
-    /// this device.
-    pub fn set_tf32(&self, on: bool) -> Result<()> {
-        self.inner.set_tf32(on)
+    /// Sets how matrix products and convolutions compute: [`Precision::Tf32`] (the default,
+    /// or `KILN_PRECISION`) uses TF32 tensor cores in cuBLAS and the convolution kernels;
+    /// [`Precision::F32`] keeps full f32 (cuBLAS pedantic math, the f32 convolution kernels).
+    /// Applies to every handle of this device, from the next op on; the convolution engines
+    /// [`ConvEngine::Auto`] times are chosen per precision and never mixed.
+    pub fn set_precision(&self, precision: Precision) -> Result<()> {
+        self.inner.set_precision(precision)
     }
 
-    /// Whether TF32 is on.
-    pub fn tf32(&self) -> bool {
-        self.inner.tf32.load(Ordering::Relaxed)
+    /// The precision of matrix products and convolutions.
+    pub fn precision(&self) -> Precision {
+        self.inner.precision()
     }
 
     /// Sets the largest im2col buffer a convolution uses, in f32 values (default 2^26, i.e.
@@ -183,6 +189,9 @@ impl BackendBase for Cuda {
     }
     fn len(storage: &CudaStorage) -> usize {
         storage.len()
+    }
+    fn precision(&self) -> crate::Precision {
+        self.inner.precision()
     }
     fn synchronize(&self) -> Result<()> {
         self.inner.sync()

@@ -70,13 +70,15 @@ extern "C" __global__ void col2im(float* dx, const float* col, int nb, int c_in,
     }
 }
 
-// out[(j * c + o) * plane + p] += bias[o] over a chunk of `total` = nb * c * plane values.
-extern "C" __global__ void bias_add_nchw(float* out, const float* bias, int total, int plane,
-                                         int c) {
+// out[(j * c + o) * plane + p] += bias[o] (bias may be null), then the ReLU when relu != 0, over
+// a chunk of `total` = nb * c * plane values.
+extern "C" __global__ void bias_relu_nchw(float* out, const float* bias, int relu, int total,
+                                          int plane, int c) {
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < total;
          i += (i64)gridDim.x * blockDim.x) {
         const int idx = (int)i;
-        out[idx] += bias[(idx / plane) % c];
+        float v = out[idx] + (bias ? bias[(idx / plane) % c] : 0.0f);
+        out[idx] = relu ? fmaxf(v, 0.0f) : v;
     }
 }
 

@@ -112,7 +112,8 @@ __device__ __forceinline__ void ig_main_loop(IgTile<WM>& t, int begin, int end, 
 // transposed by conv_weight_transpose).
 template <bool TRANSPOSED, int WM>
 __device__ void ig_conv(float* __restrict__ out, const float* __restrict__ a,
-                        const float* __restrict__ src, const float* __restrict__ bias, int M,
+                        const float* __restrict__ src, const float* __restrict__ bias, int relu,
+                        int M,
                         int n, int src_c, int src_h, int src_w, int out_h, int out_w, int kh,
                         int kw, int sh, int sw, int ph, int pw, int dh, int dw) {
     __shared__ IgTile<WM> t;
@@ -204,7 +205,7 @@ __device__ void ig_conv(float* __restrict__ out, const float* __restrict__ a,
     float acc[6][8];
     ig_main_loop(t, 0, K, tid, ra, rb, load, acc);
 
-    // epilogue: out[img, m, pixel] (+ bias[m])
+    // epilogue: out[img, m, pixel] (+ bias[m], then the ReLU when relu != 0)
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
         const int qq = q0 + ig_col(tx, j);
@@ -217,26 +218,30 @@ __device__ void ig_conv(float* __restrict__ out, const float* __restrict__ a,
 #pragma unroll
         for (int i = 0; i < 6; ++i) {
             const int m = m0 + ty * 6 + i;
-            if (m < M) o[m * out_plane] = acc[i][j] + (bias ? bias[m] : 0.0f);
+            if (m >= M) continue;
+            const float v = acc[i][j] + (bias ? bias[m] : 0.0f);
+            o[m * out_plane] = relu ? fmaxf(v, 0.0f) : v;
         }
     }
 }
 
-// grid (ceil(n·oh·ow / 128), ceil(c_out / 48)), 128 threads. bias may be null.
+// grid (ceil(n·oh·ow / 128), ceil(c_out / 48)), 128 threads. bias may be null; relu != 0
+// applies the ReLU to the output.
 extern "C" __global__ void conv_igemm_fwd(float* out, const float* w, const float* x,
-                                          const float* bias, int c_out, int n, int c_in, int h,
-                                          int wd, int oh, int ow, int kh, int kw, int sh, int sw,
-                                          int ph, int pw, int dh, int dw) {
-    ig_conv<false, 1>(out, w, x, bias, c_out, n, c_in, h, wd, oh, ow, kh, kw, sh, sw, ph, pw, dh,
+                                          const float* bias, int relu, int c_out, int n,
+                                          int c_in, int h, int wd, int oh, int ow, int kh, int kw,
+                                          int sh, int sw, int ph, int pw, int dh, int dw) {
+    ig_conv<false, 1>(out, w, x, bias, relu, c_out, n, c_in, h, wd, oh, ow, kh, kw, sh, sw, ph, pw, dh,
                       dw);
 }
 
 // As conv_igemm_fwd with 96-row tiles: grid (ceil(n·oh·ow / 128), ceil(c_out / 96)), 256 threads.
 extern "C" __global__ void conv_igemm_fwd_w2(float* out, const float* w, const float* x,
-                                             const float* bias, int c_out, int n, int c_in,
-                                             int h, int wd, int oh, int ow, int kh, int kw,
-                                             int sh, int sw, int ph, int pw, int dh, int dw) {
-    ig_conv<false, 2>(out, w, x, bias, c_out, n, c_in, h, wd, oh, ow, kh, kw, sh, sw, ph, pw, dh,
+                                             const float* bias, int relu, int c_out, int n,
+                                             int c_in, int h, int wd, int oh, int ow, int kh,
+                                             int kw, int sh, int sw, int ph, int pw, int dh,
+                                             int dw) {
+    ig_conv<false, 2>(out, w, x, bias, relu, c_out, n, c_in, h, wd, oh, ow, kh, kw, sh, sw, ph, pw, dh,
                       dw);
 }
 
@@ -246,7 +251,7 @@ extern "C" __global__ void conv_igemm_bwd_in(float* dx, const float* wt, const f
                                              int c_in, int n, int c_out, int oh, int ow, int h,
                                              int wd, int kh, int kw, int sh, int sw, int ph,
                                              int pw, int dh, int dw) {
-    ig_conv<true, 1>(dx, wt, dy, nullptr, c_in, n, c_out, oh, ow, h, wd, kh, kw, sh, sw, ph, pw,
+    ig_conv<true, 1>(dx, wt, dy, nullptr, 0, c_in, n, c_out, oh, ow, h, wd, kh, kw, sh, sw, ph, pw,
                      dh, dw);
 }
 
@@ -255,7 +260,7 @@ extern "C" __global__ void conv_igemm_bwd_in_w2(float* dx, const float* wt, cons
                                                 int c_in, int n, int c_out, int oh, int ow,
                                                 int h, int wd, int kh, int kw, int sh, int sw,
                                                 int ph, int pw, int dh, int dw) {
-    ig_conv<true, 2>(dx, wt, dy, nullptr, c_in, n, c_out, oh, ow, h, wd, kh, kw, sh, sw, ph, pw,
+    ig_conv<true, 2>(dx, wt, dy, nullptr, 0, c_in, n, c_out, oh, ow, h, wd, kh, kw, sh, sw, ph, pw,
                      dh, dw);
 }
 

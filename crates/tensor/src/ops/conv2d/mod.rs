@@ -78,7 +78,8 @@ pub trait ConvKernels: BackendBase {
         spec: &Conv2dSpec,
     ) -> Result<Self::Storage>;
     /// `relu(conv2d(x, weight, bias))`. A device may fuse the ReLU into the convolution's
-    /// output (the CPU applies it per image while the image is in cache).
+    /// output (the CPU applies it per image while the image is in cache; the CUDA engines in
+    /// their epilogue, with the bias).
     fn conv2d_relu(
         &self,
         x: &Self::Storage,

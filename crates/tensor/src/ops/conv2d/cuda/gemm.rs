@@ -117,11 +117,13 @@ fn im2col(
         .launch("im2col", cfg((grid_x, grid_y, 1), 256), &args)
 }
 
+/// The convolution (+ bias, then the ReLU when `relu`, in one pass over the output).
 pub(crate) fn forward(
     dev: &Cuda,
     x: &CudaStorage,
     w: &CudaStorage,
     bias: Option<&CudaStorage>,
+    relu: bool,
     s: &Conv2dSpec,
 ) -> Result<CudaStorage> {
     let g = Geom::new(s, dev.conv_workspace())?;
@@ -155,18 +157,19 @@ pub(crate) fn forward(
             gemm(dev.inner(), s.c_out, g.p, g.k, a, b, c, nb, 0.0)?;
         }
     }
-    if let Some(b) = bias {
+    if bias.is_some() || relu {
         // the whole output at once; chunk-sized pieces keep the kernel's indices 32-bit
         for (start, nb) in g.chunks() {
             let total = nb * g.image_out();
             let args = [
                 Arg::Ptr(out.ptr_at(start * g.image_out())),
-                Arg::Ptr(b.ptr()),
+                Arg::Ptr(bias.map_or(0, |b| b.ptr())),
+                Arg::I32(relu as i32),
                 Arg::I32(total as i32),
                 Arg::I32(g.p as i32),
                 Arg::I32(s.c_out as i32),
             ];
-            dev.inner().launch("bias_add_nchw", cfg_1d(total), &args)?;
+            dev.inner().launch("bias_relu_nchw", cfg_1d(total), &args)?;
         }
     }
     Ok(out)

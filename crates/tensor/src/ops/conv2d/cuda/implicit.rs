@@ -1,4 +1,5 @@
-//! Convolution engine 2: implicit GEMM (`implicit_gemm.cu`). The im2col matrix is
+//! Convolution engine 2 under `Precision::F32`: implicit GEMM in f32 FFMA (`implicit_gemm.cu`;
+//! `tensor_core.rs` is its TF32 form). The im2col matrix is
 //! gathered tile by tile into shared memory, so no column buffer goes through global memory;
 //! the weight gradient sums its pixels in slices whose partial results are added in a fixed
 //! order. Used for geometries whose indices fit the kernels' 32-bit arithmetic.
@@ -52,13 +53,13 @@ fn variant(narrow: &'static str, wide: &'static str, m: usize) -> (&'static str,
     }
 }
 
-fn i(v: usize) -> Arg {
+pub(super) fn i(v: usize) -> Arg {
     Arg::I32(v as i32)
 }
 
 /// The geometry arguments shared by the kernels after their first pointers:
 /// `kh, kw, sh, sw, ph, pw, dh, dw`.
-fn window(s: &Conv2dSpec) -> [Arg; 8] {
+pub(super) fn window(s: &Conv2dSpec) -> [Arg; 8] {
     [
         s.kh,
         s.kw,
@@ -72,11 +73,13 @@ fn window(s: &Conv2dSpec) -> [Arg; 8] {
     .map(i)
 }
 
+/// The convolution (+ bias, then the ReLU when `relu`).
 pub(crate) fn forward(
     dev: &Cuda,
     x: &CudaStorage,
     w: &CudaStorage,
     bias: Option<&CudaStorage>,
+    relu: bool,
     s: &Conv2dSpec,
 ) -> Result<CudaStorage> {
     let (oh, ow) = (s.out_h(), s.out_w());
@@ -92,6 +95,7 @@ pub(crate) fn forward(
         Arg::Ptr(w.ptr()),
         Arg::Ptr(x.ptr()),
         Arg::Ptr(bias.map_or(0, |b| b.ptr())),
+        Arg::I32(relu as i32),
         i(s.c_out),
         i(s.n),
         i(s.c_in),
@@ -153,14 +157,53 @@ pub(crate) fn backward_input(
     Ok(dx)
 }
 
-/// How many slices the weight gradient's sum over `nq` pixels is cut into, for `tiles` blocks
-/// per slice: enough blocks to fill the GPU a few times over, each slice at least 256 pixels.
-fn splits(dev: &Cuda, nq: usize, tiles: usize) -> (usize, usize) {
-    let want = (dev.inner().sm_count as usize * 8).div_ceil(tiles.max(1));
+/// How many slices the weight gradient's sum over `nq` pixels is cut into, and the pixels per
+/// slice (a multiple of `align`), for `tiles` blocks per slice: about `want_blocks` blocks in
+/// all, each slice at least 256 pixels.
+pub(super) fn splits(nq: usize, tiles: usize, want_blocks: usize, align: usize) -> (usize, usize) {
+    let want = want_blocks.div_ceil(tiles.max(1));
     let most = nq.div_ceil(256).max(1);
     let splits = want.clamp(1, most);
-    let per_split = nq.div_ceil(splits).next_multiple_of(8);
+    let per_split = nq.div_ceil(splits).next_multiple_of(align);
     (nq.div_ceil(per_split).max(1), per_split)
+}
+
+/// The workspace of a weight gradient of `len` values summed in `splits` slices (each slice's
+/// partial sums, added in order afterwards), checked to stay indexable in 32 bits.
+pub(super) fn split_workspace(dev: &Cuda, splits: usize, len: usize) -> Result<CudaStorage> {
+    if splits * len >= i32::MAX as usize {
+        return Err(backend_err(format!(
+            "conv2d weight gradient: {splits} slices of {len} values overflow the workspace"
+        )));
+    }
+    dev.alloc(splits * len)
+}
+
+/// The arguments every weight-gradient kernel starts with: workspace, input, output
+/// gradient, the pixel split and the geometry.
+pub(super) fn weight_grad_args(
+    ws: &CudaStorage,
+    x: &CudaStorage,
+    dy: &CudaStorage,
+    s: &Conv2dSpec,
+    nq: usize,
+    per_split: usize,
+) -> Vec<Arg> {
+    let mut args = vec![
+        Arg::Ptr(ws.ptr()),
+        Arg::Ptr(x.ptr()),
+        Arg::Ptr(dy.ptr()),
+        i(s.c_out),
+        i(nq),
+        i(per_split),
+        i(s.c_in),
+        i(s.h),
+        i(s.w),
+        i(s.out_h()),
+        i(s.out_w()),
+    ];
+    args.extend(window(s));
+    args
 }
 
 pub(crate) fn backward_weight(
@@ -181,29 +224,12 @@ pub(crate) fn backward_weight(
     }
     let (kernel, rows, threads) = variant("conv_igemm_bwd_w", "conv_igemm_bwd_w_w2", s.c_out);
     let tiles = (k.div_ceil(BN), s.c_out.div_ceil(rows));
-    let (splits, per_split) = splits(dev, nq, tiles.0 * tiles.1);
-    if splits * dw.len() >= i32::MAX as usize {
-        return Err(backend_err(format!(
-            "conv2d weight gradient: {splits} slices of {} values overflow the workspace",
-            dw.len()
-        )));
-    }
-    let ws = dev.alloc(splits * dw.len())?;
+    // enough blocks to fill the GPU a few times over
+    let want = dev.inner().sm_count as usize * 8;
+    let (splits, per_split) = splits(nq, tiles.0 * tiles.1, want, 8);
+    let ws = split_workspace(dev, splits, dw.len())?;
     let grid = (tiles.0 as u32, tiles.1 as u32, splits as u32);
-    let mut args = vec![
-        Arg::Ptr(ws.ptr()),
-        Arg::Ptr(x.ptr()),
-        Arg::Ptr(dy.ptr()),
-        i(s.c_out),
-        i(nq),
-        i(per_split),
-        i(s.c_in),
-        i(s.h),
-        i(s.w),
-        i(s.out_h()),
-        i(s.out_w()),
-    ];
-    args.extend(window(s));
+    let args = weight_grad_args(&ws, x, dy, s, nq, per_split);
     dev.inner().launch(kernel, cfg(grid, threads), &args)?;
     let args = [
         Arg::Ptr(dw.ptr()),

@@ -1,27 +1,31 @@
-//! 2-D convolution on the GPU: argument checks, then one of two engines per geometry and pass:
-//! im2col + cuBLAS (`gemm.rs`, any geometry) or implicit GEMM (`implicit.rs`, no column
-//! buffer). [`ConvEngine::Auto`], the default, times both the first time it meets a geometry
-//! and pass (as cuDNN's benchmark mode does) and keeps the faster; the environment variable
-//! `KILN_CUDA_CONV` (`auto`, `gemm` or `implicit`) or [`Cuda::set_conv_engine`] choose.
+//! 2-D convolution on the GPU: argument checks, then one of two engines per geometry, pass and
+//! [`Precision`]: im2col + cuBLAS (`gemm.rs`, any geometry; cuBLAS runs in the device's
+//! precision) or implicit GEMM, without a column buffer: f32 FFMA kernels (`implicit.rs`) under
+//! `Precision::F32`, TF32 tensor-core kernels (`tensor_core.rs`) under `Precision::Tf32`.
+//! [`ConvEngine::Auto`], the default, times both engines of the device's precision the first
+//! time it meets a geometry and pass (as cuDNN's benchmark mode does) and keeps the faster, per
+//! precision; the environment variable `KILN_CUDA_CONV` (`auto`, `gemm` or `implicit`) or
+//! [`Cuda::set_conv_engine`] choose. The forward pass applies the bias and, for `conv2d_relu`,
+//! the ReLU in the engine's epilogue.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 mod gemm;
 mod implicit;
+mod tensor_core;
 
-use crate::Result;
 use crate::backend::BackendBase;
 use crate::cuda::device::backend_err;
 use crate::cuda::kernels::Source;
 use crate::cuda::{Cuda, CudaStorage};
 use crate::ops::conv2d::{Conv2dSpec, ConvKernels};
-use crate::ops::elementwise::{ElementwiseKernels, UnaryOp};
+use crate::{Precision, Result};
 
 pub(crate) const IM2COL_SOURCE: Source = Source {
     file: "im2col.cu",
     code: include_str!("../im2col.cu"),
-    kernels: || vec!["im2col", "col2im", "bias_add_nchw", "nchw_to_cn"],
+    kernels: || vec!["im2col", "col2im", "bias_relu_nchw", "nchw_to_cn"],
 };
 
 pub(crate) const IMPLICIT_SOURCE: Source = Source {
@@ -41,15 +45,49 @@ pub(crate) const IMPLICIT_SOURCE: Source = Source {
     },
 };
 
-/// How the CUDA backend computes convolutions.
+pub(crate) const TENSOR_CORE_SOURCE: Source = Source {
+    file: "tc_conv.cu",
+    code: concat!(
+        include_str!("../tc_geometry.cu"),
+        "\n",
+        include_str!("../tc_conv.cu"),
+        "\n",
+        include_str!("../tc_conv_bwd_w.cu")
+    ),
+    kernels: || {
+        vec![
+            "conv_tc_pack_weight",
+            "conv_tc_fwd_n8",
+            "conv_tc_fwd_n4",
+            "conv_tc_bwd_in_n8",
+            "conv_tc_bwd_in_n4",
+            "conv_tc_bwd_w",
+        ]
+    },
+};
+
+/// The kernels launched with dynamic shared memory beyond the default 48 KiB.
+pub(crate) const DYNAMIC_SMEM_KERNELS: [&str; 5] = [
+    "conv_tc_fwd_n8",
+    "conv_tc_fwd_n4",
+    "conv_tc_bwd_in_n8",
+    "conv_tc_bwd_in_n4",
+    "conv_tc_bwd_w",
+];
+
+/// How the CUDA backend computes convolutions. Every engine computes in the device's
+/// [`Precision`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConvEngine {
-    /// Time both engines on the first use of each geometry and pass, keep the faster.
+    /// Time both engines of the device's precision on the first use of each geometry, pass and
+    /// precision; keep the faster.
     #[default]
     Auto,
     /// im2col + cuBLAS GEMM, in chunks of images (any geometry).
     Gemm,
-    /// Implicit GEMM kernels; geometries they cannot index in 32 bits fall back to `Gemm`.
+    /// Implicit GEMM kernels: f32 FFMA under `Precision::F32`, TF32 tensor cores (compute
+    /// capability 8.0 and newer) under `Precision::Tf32`. Geometries they cannot handle (see
+    /// `implicit.rs` and `tensor_core.rs`: 32-bit indexing, shared memory) fall back to `Gemm`.
     Implicit,
 }
 
@@ -84,25 +122,32 @@ pub(crate) enum Pass {
     BackwardWeight,
 }
 
-/// The engines `Auto` picked, by geometry and pass.
-pub(crate) type ConvChoices = HashMap<(Conv2dSpec, bool, Pass), ConvEngine>;
+/// The engines `Auto` picked, by geometry, bias, pass and precision.
+pub(crate) type ConvChoices = HashMap<(Conv2dSpec, bool, Pass, Precision), ConvEngine>;
 
-/// Runs `run` with the engine chosen for `(s, pass)`.
+/// Runs `run` with the engine chosen for `(s, pass)` at the device's precision, which `run`
+/// gets too (read once, so that one convolution never mixes precisions).
 fn with_engine(
     dev: &Cuda,
     s: &Conv2dSpec,
     bias: bool,
     pass: Pass,
-    run: impl Fn(ConvEngine) -> Result<CudaStorage>,
+    run: impl Fn(ConvEngine, Precision) -> Result<CudaStorage>,
 ) -> Result<CudaStorage> {
-    if !implicit::supports(s) {
+    let precision = dev.precision();
+    let run = |engine| run(engine, precision);
+    let implicit = match precision {
+        Precision::F32 => implicit::supports(s),
+        Precision::Tf32 => tensor_core::supports(dev, s, pass),
+    };
+    if !implicit {
         return run(ConvEngine::Gemm);
     }
     match dev.conv_engine() {
         ConvEngine::Auto => {}
         engine => return run(engine),
     }
-    let key = (*s, bias, pass);
+    let key = (*s, bias, pass, precision);
     // copied out first: the lock must not be held while the convolution runs
     let chosen = dev.inner().conv_choices().get(&key).copied();
     if let Some(engine) = chosen {
@@ -129,6 +174,32 @@ fn with_engine(
     out.ok_or_else(|| backend_err("conv2d: no engine ran"))
 }
 
+impl Cuda {
+    /// The forward pass (+ bias, then the ReLU when `relu`) with the chosen engine.
+    fn conv2d_forward(
+        &self,
+        x: &CudaStorage,
+        w: &CudaStorage,
+        bias: Option<&CudaStorage>,
+        relu: bool,
+        s: &Conv2dSpec,
+    ) -> Result<CudaStorage> {
+        Cuda::check_len("conv2d input", x, s.n * s.c_in * s.h * s.w)?;
+        Cuda::check_len("conv2d weight", w, s.c_out * s.c_in * s.kh * s.kw)?;
+        if let Some(b) = bias {
+            Cuda::check_len("conv2d bias", b, s.c_out)?;
+        }
+        let run = |engine, precision| match (engine, precision) {
+            (ConvEngine::Implicit, Precision::F32) => implicit::forward(self, x, w, bias, relu, s),
+            (ConvEngine::Implicit, Precision::Tf32) => {
+                tensor_core::forward(self, x, w, bias, relu, s)
+            }
+            _ => gemm::forward(self, x, w, bias, relu, s),
+        };
+        with_engine(self, s, bias.is_some(), Pass::Forward, run)
+    }
+}
+
 impl ConvKernels for Cuda {
     fn conv2d(
         &self,
@@ -137,24 +208,11 @@ impl ConvKernels for Cuda {
         bias: Option<&CudaStorage>,
         s: &Conv2dSpec,
     ) -> Result<CudaStorage> {
-        Cuda::check_len("conv2d input", x, s.n * s.c_in * s.h * s.w)?;
-        Cuda::check_len("conv2d weight", w, s.c_out * s.c_in * s.kh * s.kw)?;
-        if let Some(b) = bias {
-            Cuda::check_len("conv2d bias", b, s.c_out)?;
-        }
-        with_engine(
-            self,
-            s,
-            bias.is_some(),
-            Pass::Forward,
-            |engine| match engine {
-                ConvEngine::Implicit => implicit::forward(self, x, w, bias, s),
-                _ => gemm::forward(self, x, w, bias, s),
-            },
-        )
+        self.conv2d_forward(x, w, bias, false, s)
     }
 
-    /// The convolution, then the unary ReLU (not fused on the GPU yet).
+    /// The convolution with the ReLU applied in the engine's epilogue (the implicit kernels'
+    /// stores, or the GEMM engine's bias pass): no separate pass over the output.
     fn conv2d_relu(
         &self,
         x: &CudaStorage,
@@ -162,8 +220,7 @@ impl ConvKernels for Cuda {
         bias: Option<&CudaStorage>,
         s: &Conv2dSpec,
     ) -> Result<CudaStorage> {
-        let y = self.conv2d(x, w, bias, s)?;
-        self.unary(UnaryOp::Relu, &y)
+        self.conv2d_forward(x, w, bias, true, s)
     }
 
     fn conv2d_backward_input(
@@ -174,10 +231,12 @@ impl ConvKernels for Cuda {
     ) -> Result<CudaStorage> {
         Cuda::check_len("conv2d grad", dy, s.n * s.c_out * s.out_h() * s.out_w())?;
         Cuda::check_len("conv2d weight", w, s.c_out * s.c_in * s.kh * s.kw)?;
-        with_engine(self, s, false, Pass::BackwardInput, |engine| match engine {
-            ConvEngine::Implicit => implicit::backward_input(self, dy, w, s),
+        let run = |engine, precision| match (engine, precision) {
+            (ConvEngine::Implicit, Precision::F32) => implicit::backward_input(self, dy, w, s),
+            (ConvEngine::Implicit, Precision::Tf32) => tensor_core::backward_input(self, dy, w, s),
             _ => gemm::backward_input(self, dy, w, s),
-        })
+        };
+        with_engine(self, s, false, Pass::BackwardInput, run)
     }
 
     fn conv2d_backward_weight(
@@ -188,15 +247,11 @@ impl ConvKernels for Cuda {
     ) -> Result<CudaStorage> {
         Cuda::check_len("conv2d input", x, s.n * s.c_in * s.h * s.w)?;
         Cuda::check_len("conv2d grad", dy, s.n * s.c_out * s.out_h() * s.out_w())?;
-        with_engine(
-            self,
-            s,
-            false,
-            Pass::BackwardWeight,
-            |engine| match engine {
-                ConvEngine::Implicit => implicit::backward_weight(self, x, dy, s),
-                _ => gemm::backward_weight(self, x, dy, s),
-            },
-        )
+        let run = |engine, precision| match (engine, precision) {
+            (ConvEngine::Implicit, Precision::F32) => implicit::backward_weight(self, x, dy, s),
+            (ConvEngine::Implicit, Precision::Tf32) => tensor_core::backward_weight(self, x, dy, s),
+            _ => gemm::backward_weight(self, x, dy, s),
+        };
+        with_engine(self, s, false, Pass::BackwardWeight, run)
     }
 }
