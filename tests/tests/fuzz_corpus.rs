@@ -101,8 +101,8 @@ fn the_wrapped_torch_input_is_the_archive_torch_save_writes() {
 #[test]
 #[ignore = "writes the fuzz seeds; run by hand"]
 fn write_seeds() {
-    use kiln_nn::ConfigNetConfig;
-    use kiln_train::{FitOptions, RunConfig, TrainConfig, fit};
+    use kiln_nn::{Architecture, ConfigNetConfig};
+    use kiln_train::{DeviceInfo, FitData, RunConfig, RunOptions, TrainConfig, made_by, train_run};
 
     let seeds = fuzz_dir().join("seeds");
     let put = |target: &str, name: &str, bytes: &[u8]| {
@@ -112,25 +112,39 @@ fn write_seeds() {
     };
     // a real run's checkpoint and weights, for the smallest network
     let run = tempfile::tempdir().unwrap();
+    let data = |n, seed| std::sync::Arc::new(kiln_data::synthetic(n, seed));
+    let data = FitData {
+        train: data(32, 1),
+        validation: None,
+        test: data(16, 2),
+    };
     let cfg = RunConfig {
-        model: ConfigNetConfig::new(1, 1, 2, 0.0),
+        model: Architecture::ConfigNet(ConfigNetConfig::new(1, 1, 2, 0.0)),
         train: TrainConfig {
             epochs: 1,
             batch_size: 16,
             seed: 1,
-            workers: 1,
             ..TrainConfig::default()
         },
         init_from: None,
+        data: data.fingerprint(),
+        device: DeviceInfo {
+            kind: "cpu".into(),
+            precision: "f32".into(),
+        },
+        made_by: made_by(),
     };
-    let data = |n, seed| std::sync::Arc::new(kiln_data::synthetic(n, seed));
-    fit(
+    train_run(
         run.path(),
         &cfg,
-        data(32, 1),
-        data(16, 2),
+        &data,
         &kiln_tensor::Cpu,
-        &FitOptions::default(),
+        &RunOptions {
+            resume: false,
+            fit: Default::default(),
+            tensorboard: None,
+        },
+        &mut (),
     )
     .unwrap();
     let read = |f: &str| std::fs::read(run.path().join(f)).unwrap();

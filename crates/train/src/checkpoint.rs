@@ -73,6 +73,7 @@ pub fn save_with<B: Backend>(
 }
 
 /// A checkpoint read into host memory: the run's state and its tensors.
+#[derive(Debug, Clone)]
 pub struct Checkpoint {
     pub state: CheckpointState,
     tensors: state_dict::NamedTensors,

@@ -374,35 +374,38 @@ fn a_small_confignet_learns_real_cifar10_in_one_epoch() {
 fn checkpoint_parse_reads_what_save_wrote_and_every_damage_is_an_error() {
     use kiln_nn::Optimizer;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_run(1);
-    fit(
-        dir.path(),
-        &cfg,
-        tiny_data(64, 1),
-        tiny_data(32, 2),
-        &Cpu,
-        &FitOptions::default(),
-    )
-    .unwrap();
+    let data = tiny_fit_data(64, 32);
+    let cfg = tiny_run(1, &data);
+    run(dir.path(), &cfg, &data, &options(false, None)).unwrap();
     let path = dir.path().join(CHECKPOINT_FILE);
     let bytes = std::fs::read(&path).unwrap();
     let c = checkpoint::parse(&bytes, &path).unwrap();
-    // the same state, weights and optimizer state as load puts into a model
-    let mut model = ConfigNet::new(cfg.model, 99, &Cpu).unwrap();
-    let mut opt = Adam::new(Default::default(), &Cpu);
-    let state = checkpoint::load(&path, &mut model, &mut opt).unwrap();
-    assert_eq!(c.state, state);
-    let weights: std::collections::BTreeMap<_, _> = state_dict::state_dict(&model)
-        .unwrap()
-        .into_iter()
-        .map(|(k, v)| (k, (v.shape, v.data)))
-        .collect();
-    assert_eq!(c.model, weights);
-    let mut os = opt.state().unwrap();
-    let mut parsed = c.optimizer.clone();
-    os.buffers.sort_by(|a, b| a.0.cmp(&b.0));
-    parsed.buffers.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(parsed, os);
+    // parsed bytes restore the same state, weights and optimizer state as load
+    let fresh = || {
+        (
+            Model::new(&cfg.model, [3, 32, 32], 10, 99, &Cpu).unwrap(),
+            Adam::new(Default::default(), &Cpu),
+        )
+    };
+    let (mut m1, mut o1) = fresh();
+    let (mut m2, mut o2) = fresh();
+    let loaded = checkpoint::load(&path, &mut m1, &mut o1).unwrap();
+    let parsed = c.restore(&path, &mut m2, &mut o2).unwrap();
+    assert_eq!(parsed, loaded);
+    let weights = |m: &Model<Cpu>| -> Vec<_> {
+        state_dict::state_dict(m)
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k, v.shape, v.data))
+            .collect()
+    };
+    assert_eq!(weights(&m1), weights(&m2));
+    let sorted = |o: &Adam<Cpu>| {
+        let mut s = o.state().unwrap();
+        s.buffers.sort_by(|a, b| a.0.cmp(&b.0));
+        s
+    };
+    assert_eq!(sorted(&o1), sorted(&o2));
     // every truncation is an error naming the file, never a panic
     for cut in (0..bytes.len()).step_by(97) {
         let err = checkpoint::parse(&bytes[..cut], &path).unwrap_err();
@@ -413,10 +416,11 @@ fn checkpoint_parse_reads_what_save_wrote_and_every_damage_is_an_error() {
     let err = checkpoint::parse(&weights, &path).unwrap_err();
     assert!(err.to_string().contains("no run state"), "{err}");
     let text = String::from_utf8_lossy(&bytes);
-    // (the run state is JSON inside the header's JSON: renaming a field keeps both valid)
+    // (the run state is JSON inside the header's JSON: renaming a field keeps both valid; the
+    // checksum over the file's bytes refuses it first)
     let at = text.find("epochs_done").unwrap();
     let mut broken = bytes.clone();
     broken[at] = b'E';
     let err = checkpoint::parse(&broken, &path).unwrap_err();
-    assert!(err.to_string().contains("unreadable run state"), "{err}");
+    assert!(err.to_string().contains("is damaged"), "{err}");
 }
