@@ -23,9 +23,10 @@ try() {
     "$kiln" "$@" >out.txt 2>err.txt </dev/null
     local rc=$?
     local msg
-    msg=$(grep -v '^\s*$' err.txt | grep -v -i '^note\|^warning\|^using\|^training data\|^test data\|^validation data' | head -2 | tr '\n' ' ' | sed 's/|/\\|/g')
+    # the error and its hint (a TOML error quotes the line: up to 6 lines)
+    msg=$(sed -n '/^error/,$p' err.txt | head -6 | tr '\n' ' ' | tr -s ' ' | sed 's/|/\\|/g; s/`/\x27/g')
     local verdict=""
-    if [ $rc -eq 0 ] || grep -q "panicked" err.txt; then verdict="FAIL: "; failed=1; fi
+    if [ $rc -eq 0 ] || [ -z "$msg" ] || grep -q "panicked" err.txt; then verdict="FAIL: "; failed=1; fi
     local cmd
     cmd=$(printf '%s ' "$@" | sed "s#$t/##g; s#$cifar#CIFAR#g; s#|#\\\\|#g")
     echo "| $what | \`kiln ${cmd% }\` | $rc | $verdict${msg:-<no message>} |"
@@ -53,7 +54,8 @@ open('flipped.safetensors', 'wb').write(flipped)
 meta = header.pop('__metadata__', {})
 meta = {k: v for k, v in meta.items() if not k.startswith('kiln.sha256')}
 name = sorted(k for k in header)[0]
-body[header[name]['data_offsets'][0]:][:4] = struct.pack('<f', float('nan'))
+at = header[name]['data_offsets'][0]
+body[at:at + 4] = struct.pack('<f', float('nan'))
 h = json.dumps(dict(header, __metadata__=meta)).encode()
 open('nan.safetensors', 'wb').write(struct.pack('<Q', len(h)) + h + bytes(body))
 # a legacy (non-zip) torch.save file, and a zip whose pickle calls os.system
@@ -61,6 +63,13 @@ open('legacy.pt', 'wb').write(b'\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.' + pi
 with zipfile.ZipFile('evil.pt', 'w') as z:
     z.writestr('archive/data.pkl', b"cos\nsystem\n(S'echo pwned'\ntR.")
 open('notanimage.png', 'w').write('hello')
+# a real 32x32 PNG (grey)
+import zlib
+def chunk(kind, data):
+    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+raw = b''.join(b'\x00' + bytes([128] * 96) for _ in range(32))
+png = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 32, 32, 8, 2, 0, 0, 0))
+open('grey.png', 'wb').write(png + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
 EOF
 mkdir -p one/train/cat one/test/cat && cp notanimage.png one/train/cat/a.png
 printf '[[layer]]\ntype = "conv3d"\n' > unknown.toml
@@ -75,7 +84,7 @@ try "--train-size 0" train --train-size 0
 try "--test-size 0" eval --weights "$w" --test-size 0
 try "more training images than the set has" --data "$cifar" train --train-size 60000
 try "NaN in a weights file" eval --weights nan.safetensors
-try "NaN in a weights file (predict)" predict --weights nan.safetensors notanimage.png
+try "NaN in a weights file (predict)" predict --weights nan.safetensors grey.png
 try "a bit flipped in a Kiln weights file" eval --weights flipped.safetensors
 try "a weights file that does not exist" eval --weights missing.safetensors
 try "samples beyond the picture limit" samples --weights "$w" --n 100000
@@ -104,5 +113,5 @@ try "a model file that does not exist" train --model missing.toml
 try "--from weights of another network" train --from "$w" --c1 16
 try "a shard beyond the count" search --shard 3/2
 try "--device cuda on a machine without a GPU (or a build without CUDA)" --device cuda train
-try "export to a folder that does not exist" export --weights "$w" --onnx nowhere/m.onnx
+try "export of a file that is no weights file" export --weights grey.png --onnx m.onnx
 exit $failed

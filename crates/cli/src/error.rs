@@ -69,6 +69,11 @@ impl CliError {
                     "continue it with `kiln train --resume {}`, or start a new one with another --name (or --out)",
                     dir.display()
                 )),
+                TrainError::RunMismatch { dir, .. } => Some(format!(
+                    "resume it with the data and settings it was made with (see `{}`), or \
+                     start a new run with another --name (or --out)",
+                    dir.join(kiln_train::run::CONFIG_FILE).display()
+                )),
                 _ => None,
             },
             _ => None,

@@ -52,6 +52,11 @@ pub enum NnError {
     /// The file is not a safetensors file.
     #[error("{path} is not a readable safetensors file: {reason}")]
     Format { path: PathBuf, reason: String },
+    /// Bytes that are neither safetensors nor a torch.save archive (an image, a text file).
+    #[error(
+        "{path} is not a weights file: neither safetensors (a length, then a JSON header) nor a torch.save zip archive"
+    )]
+    NotWeights { path: PathBuf },
     /// A PyTorch zip archive (torch.save) that cannot be read.
     #[error("{path} is not a readable PyTorch weights file: {reason}")]
     TorchFormat { path: PathBuf, reason: String },

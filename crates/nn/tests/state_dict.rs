@@ -140,7 +140,7 @@ fn errors_name_the_tensor_and_both_shapes_and_leave_the_model_untouched() {
     std::fs::write(&junk, b"this is not a tensor file").unwrap();
     let e = state_dict::load(&mut m, &junk).unwrap_err();
     assert!(
-        matches!(e, NnError::Format { .. }) && e.to_string().contains("junk.safetensors"),
+        matches!(e, NnError::NotWeights { .. }) && e.to_string().contains("junk.safetensors"),
         "{e}"
     );
     // missing file

@@ -294,3 +294,14 @@ fn every_truncation_and_bit_flip_is_an_error_never_a_panic() {
         }
     }
 }
+
+#[test]
+fn an_image_or_a_text_file_is_not_a_weights_file() {
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0 \0\0\0 \x08\x02\0\0\0";
+    for bytes in [&png[..], b"hello, these are not weights"] {
+        let e =
+            kiln_nn::state_dict::parse_weights(bytes, std::path::Path::new("x.png")).unwrap_err();
+        assert!(matches!(e, NnError::NotWeights { .. }), "{e:?}");
+        assert!(e.to_string().contains("x.png is not a weights file"), "{e}");
+    }
+}

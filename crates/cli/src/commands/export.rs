@@ -37,7 +37,10 @@ impl Job for ExportJob {
             kiln_onnx::OPSET,
             bytes as f64 / 1e6
         );
-        let list = |v: &[f32]| v.iter().map(f32::to_string).collect::<Vec<_>>().join(", ");
+        let list = |v: &[f32]| {
+            let items: Vec<String> = v.iter().map(f32::to_string).collect();
+            format!("[{}]", items.join(", "))
+        };
         println!(
             "  input `{}` [batch, {ch}, {h}, {w}] = (x / 255 - {}) / {}; output `{}` [batch, {classes}]; class names in the metadata",
             kiln_onnx::INPUT,

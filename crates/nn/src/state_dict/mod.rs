@@ -182,6 +182,11 @@ pub fn parse_weights(bytes: &[u8], path: &Path) -> Result<WeightsFile> {
             path: path.to_path_buf(),
             reason: "it is a bare Python pickle, not a torch.save zip archive; save it with `torch.save(model.state_dict(), path)` (PyTorch >= 1.6) or `safetensors.torch.save_file(model.state_dict(), path)`".into(),
         });
+    } else if bytes.len() > 8 && bytes[8] != b'{' {
+        // safetensors' JSON header starts right after its 8-byte length
+        return Err(NnError::NotWeights {
+            path: path.to_path_buf(),
+        });
     } else {
         let (t, m) = parse_safetensors(bytes, path)?;
         (t, m, WeightsFormat::Safetensors)
