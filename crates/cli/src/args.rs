@@ -41,9 +41,10 @@ pub struct Common {
     /// Use only N test images, spread evenly over the set.
     #[arg(long, global = true)]
     pub test_size: Option<usize>,
-    /// Side that image folders are resized to (at least 8; CIFAR-10 files are 32x32).
-    #[arg(long, global = true, default_value_t = 32)]
-    pub image_size: usize,
+    /// Side that image folders are resized to (at least 8; CIFAR-10 files are 32x32). Default:
+    /// the network's input side where a weights file gives one, else 32.
+    #[arg(long, global = true)]
+    pub image_size: Option<usize>,
     /// Arithmetic of the GPU's matrix products and convolutions: tf32 (tensor cores, the CUDA
     /// default, as PyTorch's convolutions) or f32 (exact). The CPU computes in f32 always.
     #[arg(long, global = true, value_enum)]

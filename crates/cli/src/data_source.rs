@@ -30,10 +30,11 @@ pub fn check_sizes(c: &Common) -> Result<()> {
             )));
         }
     }
-    if c.image_size < 8 {
+    if let Some(side) = c.image_size
+        && side < 8
+    {
         return Err(CliError::Usage(format!(
-            "--image-size {} is too small: at least 8",
-            c.image_size
+            "--image-size {side} is too small: at least 8"
         )));
     }
     Ok(())
@@ -52,9 +53,12 @@ fn limit(d: Dataset, n: Option<usize>, flag: &str) -> Result<Dataset> {
     }
 }
 
-fn load_split(c: &Common, dir: &Path, split: Split) -> Result<Dataset> {
+/// The side image folders are resized to when `--image-size` is not given.
+pub const DEFAULT_IMAGE_SIZE: usize = 32;
+
+fn load_split(c: &Common, dir: &Path, split: Split, side: usize) -> Result<Dataset> {
     let opts = LoadOptions {
-        image_size: c.image_size,
+        image_size: c.image_size.unwrap_or(side),
         ..LoadOptions::default()
     };
     let d = kiln_data::load_options(dir, split, &opts)?;
@@ -87,8 +91,8 @@ pub fn load_fit_data(c: &Common, val_split: Option<f64>) -> Result<(FitData, boo
     }
     let (train, test, synth) = match data_dir(c.data.as_deref()) {
         Some(dir) => (
-            load_split(c, &dir, Split::Train)?,
-            load_split(c, &dir, Split::Test)?,
+            load_split(c, &dir, Split::Train, DEFAULT_IMAGE_SIZE)?,
+            load_split(c, &dir, Split::Test, DEFAULT_IMAGE_SIZE)?,
             false,
         ),
         None => (synthetic(c, Split::Train), synthetic(c, Split::Test), true),
@@ -121,11 +125,12 @@ pub fn load_fit_data(c: &Common, val_split: Option<f64>) -> Result<(FitData, boo
     ))
 }
 
-/// Loads the test split only; `synthetic` when no data was named.
-pub fn load_test(c: &Common) -> Result<(Arc<Dataset>, bool)> {
+/// Loads the test split only, image folders at `side` unless `--image-size` says otherwise
+/// (the network's input side); `synthetic` when no data was named.
+pub fn load_test(c: &Common, side: usize) -> Result<(Arc<Dataset>, bool)> {
     check_sizes(c)?;
     let (d, synth) = match data_dir(c.data.as_deref()) {
-        Some(dir) => (load_split(c, &dir, Split::Test)?, false),
+        Some(dir) => (load_split(c, &dir, Split::Test, side)?, false),
         None => (synthetic(c, Split::Test), true),
     };
     announce(&d, "test");

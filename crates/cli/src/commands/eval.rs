@@ -41,7 +41,7 @@ impl Job for EvalJob {
             return Err(CliError::Usage("--batch-size must be at least 1".into()));
         }
         let mut net = model_file::open(w, dev)?;
-        let (test, _) = load_test(c)?;
+        let (test, _) = load_test(c, net.model.input_shape()[1])?;
         net.check_data(&test)?;
         let opts = EvalOptions {
             batch_size: a.batch_size,

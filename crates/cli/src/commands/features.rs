@@ -26,7 +26,7 @@ impl Job for FeaturesJob {
         let (img, label) = match &a.image {
             Some(p) => (net.decode(p)?, p.display().to_string()),
             None => {
-                let (test, _) = load_test(c)?;
+                let (test, _) = load_test(c, net.model.input_shape()[1])?;
                 net.check_data(&test)?;
                 if a.index >= test.len() {
                     return Err(CliError::Usage(format!(

@@ -29,7 +29,7 @@ impl Job for SamplesJob {
             )));
         }
         let mut net = model_file::open(&a.weights, dev)?;
-        let (test, _) = load_test(c)?;
+        let (test, _) = load_test(c, net.model.input_shape()[1])?;
         net.check_data(&test)?;
         if a.n > test.len() {
             return Err(CliError::Usage(format!(
