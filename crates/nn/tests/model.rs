@@ -246,3 +246,25 @@ fn nan_weights_are_refused_with_the_tensor_named() {
         "{e}"
     );
 }
+
+#[test]
+fn the_shipped_example_model_files_build_at_any_size_and_class_count() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/models");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let f = ModelFile::read(&path).unwrap();
+        let arch = Architecture::Layers {
+            name: f.name.unwrap(),
+            layers: f.layers,
+        };
+        for (input, classes) in [([3, 32, 32], 10), ([3, 48, 48], 3)] {
+            let mut m = Model::new(&arch, input, classes, 1, &Cpu).unwrap();
+            let x = Tensor::zeros(&[2, 3, input[1], input[2]], &Cpu).unwrap();
+            let y = m.forward(&x, &mut Context::eval()).unwrap();
+            assert_eq!(y.shape(), [2, classes], "{}", path.display());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 1, "no model files in {}", dir.display());
+}
