@@ -43,22 +43,35 @@ impl<'a> Pickle<'a> {
     /// Runs a pickle to its STOP, with the default budget
     /// (`BUDGET_BASE + BUDGET_PER_BYTE * input.len()` bytes). Bytes after STOP are an error.
     pub fn parse(input: &'a [u8]) -> Result<Self> {
-        let budget = input
-            .len()
-            .saturating_mul(BUDGET_PER_BYTE)
-            .saturating_add(BUDGET_BASE);
-        Self::parse_with_budget(input, budget)
+        Self::parse_with_budget(input, default_budget(input.len()))
     }
 
-    /// Runs a pickle to its STOP, building at most `budget` bytes of objects.
+    /// Runs a pickle to its STOP, building at most `budget` bytes of objects. Bytes after
+    /// STOP are an error.
     pub fn parse_with_budget(input: &'a [u8], budget: usize) -> Result<Self> {
+        let (pk, used) = Self::run(input, budget)?;
+        match input.len() - used {
+            0 => Ok(pk),
+            extra => Err(PickleError::Trailing { extra }),
+        }
+    }
+
+    /// Runs the pickle that starts `input` to its STOP, with the default budget, and returns
+    /// it with the number of bytes it took: what follows is left alone, as Python's
+    /// `pickle.load` leaves the rest of a stream.
+    pub fn parse_prefix(input: &'a [u8]) -> Result<(Self, usize)> {
+        Self::run(input, default_budget(input.len()))
+    }
+
+    fn run(input: &'a [u8], budget: usize) -> Result<(Self, usize)> {
         let mut m = machine::Machine::new(input, budget);
         let top = m.run()?;
-        if m.remaining() > 0 {
-            return Err(PickleError::Trailing {
-                extra: m.remaining(),
-            });
-        }
-        Ok(Pickle { objs: m.objs, top })
+        Ok((Pickle { objs: m.objs, top }, m.pos))
     }
+}
+
+/// The default budget for an input of `len` bytes.
+fn default_budget(len: usize) -> usize {
+    len.saturating_mul(BUDGET_PER_BYTE)
+        .saturating_add(BUDGET_BASE)
 }

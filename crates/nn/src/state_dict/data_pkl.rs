@@ -90,7 +90,8 @@ fn known(module: &str, name: &str) -> Result<Known, PickleError> {
 
 /// Unpickles a state dict: its (name, tensor) entries in order.
 pub(crate) fn state_dict(input: &[u8]) -> Result<Vec<(String, TensorRef)>, PickleError> {
-    let pk = Pickle::parse(input).map_err(|e| PickleError::Format(e.to_string()))?;
+    // as torch.load: bytes after STOP are left unread
+    let (pk, _) = Pickle::parse_prefix(input).map_err(|e| PickleError::Format(e.to_string()))?;
     // every name the pickle holds must be allowed, used or not
     for (module, name) in pk.globals() {
         known(module, name)?;
