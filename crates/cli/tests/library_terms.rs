@@ -105,7 +105,9 @@ fn no_library_string_names_a_cli_flag_or_subcommand() {
     );
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
-    for lib in ["tensor", "nn", "data", "train", "metrics", "viz", "onnx"] {
+    for lib in [
+        "tensor", "nn", "pickle", "data", "train", "metrics", "viz", "onnx",
+    ] {
         rust_files(&crates.join(lib).join("src"), &mut files);
     }
     assert!(files.len() > 20, "library sources found: {}", files.len());

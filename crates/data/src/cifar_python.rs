@@ -5,16 +5,18 @@
 //! `b'labels'`, a list of ints; `batches.meta` holds `b'label_names'`.
 //!
 //! The numpy array is pickled as `numpy.core.multiarray._reconstruct(ndarray, (0,), b'b')`
-//! followed by a BUILD with the state `(1, shape, dtype, is_fortran, raw_bytes)`. Kiln's
-//! restricted unpickler (`crate::pickle`) calls nothing, numpy included: it keeps such
-//! objects as their BUILD state, which is all we need, the shape and the raw bytes. Python 3 pickles of the same data (bytes stored through
-//! `_codecs.encode`) and numpy 2's `numpy._core` module name decode the same way.
+//! followed by a BUILD with the state `(1, shape, dtype, is_fortran, raw_bytes)`. kiln-pickle
+//! reads the pickle and calls nothing, numpy included: it records the call and its BUILD
+//! state, which is all we need, the shape and the raw bytes. Python 3 pickles of the same data
+//! (bytes stored through `_codecs.encode`), numpy 2's `numpy._core` module name and protocol
+//! 5's `_frombuffer(raw, dtype, shape, order)` decode the same way.
 //!
 //! Integrity, as torchvision's `CIFAR10` checks it: without a checksum list of its own
 //! (`SHA256SUMS` or `MD5SUMS`) the folder's files must have the MD5s of the official release,
 //! [`OFFICIAL_MD5`]. Batches made by hand (converted, subsets, test fixtures) load once a list
 //! of their own lies beside them; that list then replaces the official MD5s.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -24,7 +26,7 @@ use crate::dataset::{CIFAR10_CLASSES, Dataset, Split};
 use crate::detect::Layout;
 use crate::error::{DataError, Result};
 use crate::integrity::{Mode, Verifier, check_distinct, read_layout_file, read_optional};
-use crate::pickle::{Id, Obj, Pickle};
+use kiln_pickle::{Id, Object, Pickle};
 
 /// Folder name of the python version inside the official archive.
 pub const CIFAR10_PY_DIR: &str = "cifar-10-batches-py";
@@ -174,9 +176,7 @@ pub fn parse_batch(path: &Path, bytes: &[u8], num_classes: usize) -> Result<(Vec
     let labels_v = pk
         .dict_get(pk.top(), "labels")
         .ok_or_else(|| fmt("no 'labels' entry".into()))?;
-    let items = pk
-        .items(labels_v)
-        .filter(|_| matches!(pk.obj(labels_v), Obj::List(_) | Obj::Tuple(_)))
+    let items = (pk.list(labels_v).or_else(|| pk.tuple(labels_v)))
         .ok_or_else(|| fmt("'labels' is not a list".into()))?;
     if items.len() != rows {
         return Err(fmt(format!(
@@ -192,12 +192,12 @@ pub fn parse_batch(path: &Path, bytes: &[u8], num_classes: usize) -> Result<(Vec
     }
     let mut labels = Vec::with_capacity(rows);
     for (index, &item) in items.iter().enumerate() {
-        let label = match pk.obj(item) {
-            Obj::Int(v) => *v,
-            other => {
+        let label = match pk.get(item) {
+            Object::Int(v) => *v,
+            _ => {
                 return Err(fmt(format!(
                     "record {index}: the label is {}, not an integer",
-                    other.kind()
+                    kind(&pk, item)
                 )));
             }
         };
@@ -211,7 +211,7 @@ pub fn parse_batch(path: &Path, bytes: &[u8], num_classes: usize) -> Result<(Vec
         }
         labels.push(label as usize);
     }
-    Ok((raw.to_vec(), labels))
+    Ok((raw.into_owned(), labels))
 }
 
 /// Class names from `batches.meta` (`label_names`); the standard names when it is absent.
@@ -230,22 +230,22 @@ pub fn parse_label_names(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
         path: path.to_path_buf(),
         reason: reason.to_string(),
     };
-    let names = match pk.dict_get(pk.top(), "label_names") {
-        Some(id) if matches!(pk.obj(id), Obj::List(_)) => pk.items(id).unwrap_or_default(),
-        _ => return Err(fmt("no 'label_names' list")),
+    let Some(names) = pk
+        .dict_get(pk.top(), "label_names")
+        .and_then(|id| pk.list(id))
+    else {
+        return Err(fmt("no 'label_names' list"));
     };
     // the memo may repeat one long name: copy no more than the file could hold
     let mut left = bytes.len();
     let names = names
         .iter()
         .map(|&v| {
-            let b = pk
-                .bytes(v)
-                .ok_or_else(|| fmt("a label name is not a string"))?;
+            let b = text_or_bytes(&pk, v).ok_or_else(|| fmt("a label name is not a string"))?;
             left = left
                 .checked_sub(b.len())
                 .ok_or_else(|| fmt("the label names are longer than the file"))?;
-            Ok(String::from_utf8_lossy(b).into_owned())
+            Ok(String::from_utf8_lossy(&b).into_owned())
         })
         .collect::<Result<Vec<_>>>()?;
     if names.is_empty() {
@@ -260,55 +260,89 @@ fn parse_dict<'a>(path: &Path, bytes: &'a [u8]) -> Result<Pickle<'a>> {
         path: path.to_path_buf(),
         reason: format!("not a readable CIFAR-10 pickle (truncated or corrupt?): {e}"),
     })?;
-    match pk.obj(pk.top()) {
-        Obj::Dict(_) => Ok(pk),
-        _ => Err(DataError::Format {
+    match pk.dict(pk.top()) {
+        Some(_) => Ok(pk),
+        None => Err(DataError::Format {
             path: path.to_path_buf(),
             reason: "the pickle does not hold a dict".into(),
         }),
     }
 }
 
-/// Extracts `(rows, cols, bytes)` from the BUILD state of a pickled 2-D numpy u8 array,
-/// `(version, shape, dtype, fortran, raw)`.
+/// The parts of a pickled numpy array.
+struct ArrayParts {
+    shape: Id,
+    dtype: Id,
+    fortran: bool,
+    raw: Id,
+}
+
+/// numpy pickles an array as `_reconstruct(ndarray, (0,), b'b')` with the BUILD state
+/// `(version, shape, dtype, fortran, raw)`, or, at protocol 5, as
+/// `_frombuffer(raw, dtype, shape, order)`.
+fn array_parts(pk: &Pickle<'_>, value: Id) -> Option<ArrayParts> {
+    if let Some(&[_, shape, dtype, fortran, raw]) = pk.state(value).and_then(|s| pk.tuple(s)) {
+        let fortran = matches!(pk.get(fortran), Object::Bool(true));
+        return Some(ArrayParts {
+            shape,
+            dtype,
+            fortran,
+            raw,
+        });
+    }
+    let args = pk.tuple(pk.call(value)?.args)?;
+    match (pk.callee(value)?, args) {
+        (
+            ("numpy.core.numeric" | "numpy._core.numeric", "_frombuffer"),
+            &[raw, dtype, shape, order],
+        ) => Some(ArrayParts {
+            shape,
+            dtype,
+            fortran: pk.str(order) == Some("F"),
+            raw,
+        }),
+        _ => None,
+    }
+}
+
+/// Extracts `(rows, cols, bytes)` from a pickled 2-D numpy u8 array.
 fn ndarray_u8<'p>(
     pk: &'p Pickle<'_>,
     value: Id,
-) -> std::result::Result<(usize, usize, &'p [u8]), String> {
-    let state = match pk.obj(value) {
-        Obj::Tuple(s) if s.len() == 5 => s,
-        _ => return Err("'data' is not a pickled numpy array".into()),
+) -> std::result::Result<(usize, usize, Cow<'p, [u8]>), String> {
+    let Some(parts) = array_parts(pk, value) else {
+        return Err("'data' is not a pickled numpy array".into());
     };
     let shape = pk
-        .items(state[1])
-        .filter(|_| matches!(pk.obj(state[1]), Obj::Tuple(_)))
+        .tuple(parts.shape)
         .ok_or("'data' has no shape")?
         .iter()
-        .map(|&d| match pk.obj(d) {
-            Obj::Int(v) if *v >= 0 => usize::try_from(*v).map_err(|_| "bad array dimension"),
+        .map(|&d| match pk.get(d) {
+            Object::Int(v) if *v >= 0 => usize::try_from(*v).map_err(|_| "bad array dimension"),
             _ => Err("bad array dimension"),
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let [rows, cols] = shape[..] else {
         return Err(format!("'data' has {} dimensions, expected 2", shape.len()));
     };
-    // the dtype's state (byte order second); a dtype without one is taken as uint8's `|`
-    if let Some(dtype) = pk.items(state[2]) {
-        let order = dtype.get(1).and_then(|&o| pk.bytes(o)).unwrap_or(b"|");
-        if order != b"|" {
+    // the dtype's BUILD state (byte order second); a dtype without one is taken as uint8's `|`
+    let dtype = pk.state(parts.dtype).unwrap_or(parts.dtype);
+    if let Some(dtype) = pk.tuple(dtype).or_else(|| pk.list(dtype)) {
+        let order = dtype.get(1).and_then(|&o| text_or_bytes(pk, o));
+        let order = order.unwrap_or(Cow::Borrowed(b"|"));
+        if *order != *b"|" {
             return Err(format!(
                 "'data' has a multi-byte dtype (byte order '{}'), expected uint8",
-                String::from_utf8_lossy(order)
+                String::from_utf8_lossy(&order)
             ));
         }
     }
-    if matches!(pk.obj(state[3]), Obj::Bool(true)) {
+    if parts.fortran {
         return Err("'data' is stored in Fortran order, expected C order".into());
     }
-    let raw = match pk.obj(state[4]) {
-        Obj::Bytes(b) => &b[..],
-        _ => return Err("'data' has no raw byte payload".into()),
-    };
+    let raw = pk
+        .bytes(parts.raw)
+        .ok_or("'data' has no raw byte payload")?;
     // the shape comes from the file: its product may overflow
     let expected = rows.checked_mul(cols);
     if expected != Some(raw.len()) {
@@ -325,4 +359,18 @@ fn ndarray_u8<'p>(
         ));
     }
     Ok((rows, cols, raw))
+}
+
+/// A byte string (as kiln-pickle reads one), or a text string as UTF-8.
+fn text_or_bytes<'p>(pk: &'p Pickle<'_>, id: Id) -> Option<Cow<'p, [u8]>> {
+    pk.bytes(id)
+        .or_else(|| pk.str(id).map(|s| Cow::Borrowed(s.as_bytes())))
+}
+
+/// What an object is, for messages: Python 2's byte strings are strings.
+fn kind(pk: &Pickle<'_>, id: Id) -> &'static str {
+    match text_or_bytes(pk, id) {
+        Some(_) => "a string",
+        None => pk.kind(id),
+    }
 }

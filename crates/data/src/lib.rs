@@ -32,7 +32,6 @@ pub mod error;
 pub mod image_folder;
 pub mod integrity;
 pub mod loader;
-mod pickle;
 pub mod synthetic;
 pub mod transforms;
 pub mod verify;

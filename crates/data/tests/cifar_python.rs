@@ -340,6 +340,52 @@ fn wrong_pickle_shapes_and_types_name_the_file_and_the_record() {
     }
 }
 
+/// A batch as numpy 2 pickles it at protocol 5 (`pickle.dumps(batch, protocol=5)`, less the
+/// FRAME and MEMOIZE opcodes): the array is `numpy._core.numeric._frombuffer(raw, dtype('u1'),
+/// shape, order)`.
+fn protocol5_batch(raw: &[u8], rows: usize, labels: &[i64], order: &str) -> Vec<u8> {
+    let text = |p: &mut Vec<u8>, t: &str| {
+        p.extend([0x8c, t.len() as u8]); // SHORT_BINUNICODE
+        p.extend(t.as_bytes());
+    };
+    let mut p = b"\x80\x05}(C\x04data".to_vec();
+    text(&mut p, "numpy._core.numeric");
+    text(&mut p, "_frombuffer");
+    p.extend(b"\x93(\x8e"); // STACK_GLOBAL, MARK, BINBYTES8
+    p.extend((raw.len() as u64).to_le_bytes());
+    p.extend(raw);
+    text(&mut p, "numpy");
+    text(&mut p, "dtype");
+    p.push(0x93);
+    text(&mut p, "u1");
+    p.extend(b"\x89\x88\x87R(K\x03"); // dtype('u1', False, True), its state
+    text(&mut p, "|");
+    p.extend(b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tbJ");
+    p.extend((rows as i32).to_le_bytes());
+    p.extend(b"M\x00\x0c\x86"); // the shape (rows, 3072)
+    text(&mut p, order);
+    p.extend(b"tRC\x06labels](");
+    labels.iter().for_each(|&l| p.extend([b'K', l as u8]));
+    p.extend(b"eu.");
+    p
+}
+
+#[test]
+fn reads_numpy_protocol_5_arrays() {
+    use kiln_data::cifar_python::parse_batch;
+    let (img, lab) = pattern(1, 3);
+    let p = protocol5_batch(&img, 3, &lab, "C");
+    let (images, labels) = parse_batch(Path::new("p5"), &p, 10).unwrap();
+    assert_eq!(images, img);
+    assert_eq!(labels, lab.iter().map(|&l| l as usize).collect::<Vec<_>>());
+    let p = protocol5_batch(&img, 3, &lab, "F");
+    let err = parse_batch(Path::new("p5"), &p, 10).unwrap_err();
+    assert!(err.to_string().contains("Fortran order"), "{err}");
+    let p = protocol5_batch(&img[..3072], 3, &lab, "C");
+    let err = parse_batch(Path::new("p5"), &p, 10).unwrap_err();
+    assert!(err.to_string().contains("record 1 is cut short"), "{err}");
+}
+
 /// python3 writes the batches: with numpy when importable, else with stand-in modules that
 /// reduce to the same numpy globals and state, so the bytes have numpy's structure.
 const PY_WRITER: &str = r#"

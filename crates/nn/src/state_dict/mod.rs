@@ -3,9 +3,9 @@
 //! file PyTorch saved, as safetensors or as `torch.save(model.state_dict(), path)` wrote it
 //! (every float type converted to f32). Loading checks everything before it changes anything.
 
+mod data_pkl;
 mod dtype;
 mod meta;
-mod pickle;
 mod safetensors_file;
 mod torch_zip;
 mod zip;

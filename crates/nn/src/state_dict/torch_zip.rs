@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::NamedTensors;
+use super::data_pkl::{self, PickleError, TensorRef};
 use super::dtype::{ElemType, to_f32};
-use super::pickle::{self, PickleError, TensorRef};
 use super::zip::Archive;
 use crate::{NnError, Result};
 
@@ -43,7 +43,7 @@ pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<NamedTensors> {
     let pkl = record("data.pkl")
         .ok_or_else(|| format(format!("the archive has no `{prefix}/data.pkl` record")))?
         .map_err(format)?;
-    let entries = pickle::state_dict(pkl).map_err(|e| match e {
+    let entries = data_pkl::state_dict(pkl).map_err(|e| match e {
         PickleError::Format(r) => format(format!("data.pkl: {r}")),
         PickleError::Forbidden { module, name } => NnError::ForbiddenGlobal {
             path: path.to_path_buf(),
@@ -192,7 +192,7 @@ fn is_contiguous(size: &[usize], stride: &[usize]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state_dict::pickle::StorageRef;
+    use crate::state_dict::data_pkl::StorageRef;
 
     fn view(numel: u64, offset: u64, size: &[u64], stride: &[u64]) -> TensorRef {
         TensorRef {
