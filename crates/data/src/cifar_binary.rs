@@ -6,12 +6,10 @@
 
 use std::path::Path;
 
-use rayon::prelude::*;
-
 use crate::dataset::{CIFAR10_CLASSES, Dataset, Split};
 use crate::detect::Layout;
 use crate::error::{DataError, Result};
-use crate::integrity::{Mode, Verifier, check_distinct, read_layout_file, read_optional};
+use crate::integrity::{Mode, Verifier, read_batches, read_optional};
 
 /// Folder name of the binary version inside the official archive.
 pub const CIFAR10_BIN_DIR: &str = "cifar-10-batches-bin";
@@ -78,24 +76,9 @@ pub(crate) fn load(dir: &Path, split: Split, mode: &Mode) -> Result<Dataset> {
     }
     let class_names = parse_class_names(&meta_path, meta.as_deref())?;
     let files = batch_files(split);
-    // Read and hash the files in parallel; report the first failure in file order.
-    let contents: Vec<Result<(Vec<u8>, bool)>> = files
-        .par_iter()
-        .map(|name| {
-            let path = dir.join(name);
-            let bytes = read_layout_file(&path, &layout)?;
-            check_size(&path, bytes.len() as u64)?;
-            let listed = verifier.check(name, &bytes)?;
-            Ok((bytes, listed))
-        })
-        .collect();
-    let contents = contents.into_iter().collect::<Result<Vec<_>>>()?;
-    let loaded: Vec<(&str, &[u8])> = files
-        .iter()
-        .zip(&contents)
-        .map(|(n, (b, _))| (*n, b.as_slice()))
-        .collect();
-    check_distinct(dir, &ALL_FILES, &loaded)?;
+    let contents = read_batches(dir, files, &ALL_FILES, &layout, &verifier, |path, bytes| {
+        check_size(path, bytes.len() as u64)
+    })?;
     let mut images = Vec::with_capacity(files.len() * RECORDS_PER_BATCH * IMAGE_BYTES);
     let mut labels = Vec::with_capacity(files.len() * RECORDS_PER_BATCH);
     for (name, (bytes, listed)) in files.iter().zip(&contents) {

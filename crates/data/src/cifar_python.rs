@@ -19,13 +19,11 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use rayon::prelude::*;
-
 use crate::checksum::{Algorithm, ChecksumList, ChecksumSource};
 use crate::dataset::{CIFAR10_CLASSES, Dataset, Split};
 use crate::detect::Layout;
 use crate::error::{DataError, Result};
-use crate::integrity::{Mode, Verifier, check_distinct, read_layout_file, read_optional};
+use crate::integrity::{Mode, Verifier, read_batches, read_optional};
 use kiln_pickle::{Id, Object, Pickle};
 
 /// Folder name of the python version inside the official archive.
@@ -106,21 +104,7 @@ pub(crate) fn load(dir: &Path, split: Split, mode: &Mode) -> Result<Dataset> {
         Split::Train => &TRAIN_FILES,
         Split::Test => std::slice::from_ref(&TEST_FILE),
     };
-    let contents: Vec<Result<(Vec<u8>, bool)>> = files
-        .par_iter()
-        .map(|name| {
-            let bytes = read_layout_file(&dir.join(name), &layout)?;
-            let listed = verifier.check(name, &bytes)?;
-            Ok((bytes, listed))
-        })
-        .collect();
-    let contents = contents.into_iter().collect::<Result<Vec<_>>>()?;
-    let loaded: Vec<(&str, &[u8])> = files
-        .iter()
-        .zip(&contents)
-        .map(|(n, (b, _))| (*n, b.as_slice()))
-        .collect();
-    check_distinct(dir, &ALL_FILES, &loaded)?;
+    let contents = read_batches(dir, files, &ALL_FILES, &layout, &verifier, |_, _| Ok(()))?;
     let mut images = Vec::new();
     let mut labels = Vec::new();
     for (name, (bytes, listed)) in files.iter().zip(&contents) {

@@ -219,6 +219,38 @@ pub(crate) fn read_layout_file(path: &Path, layout: &Layout) -> Result<Vec<u8>> 
     })
 }
 
+/// Reads the batch files `files` of `dir` in parallel, each checked by `check` (e.g. its size)
+/// and against the checksum list; fails on the first error in file order, or when two of the
+/// layout's batch files `all` are copies. Returns each file's bytes and whether it was listed.
+pub(crate) fn read_batches(
+    dir: &Path,
+    files: &[&str],
+    all: &[&str],
+    layout: &Layout,
+    verifier: &Verifier,
+    check: impl Fn(&Path, &[u8]) -> Result<()> + Sync,
+) -> Result<Vec<(Vec<u8>, bool)>> {
+    use rayon::prelude::*;
+    let contents: Vec<Result<(Vec<u8>, bool)>> = files
+        .par_iter()
+        .map(|name| {
+            let path = dir.join(name);
+            let bytes = read_layout_file(&path, layout)?;
+            check(&path, &bytes)?;
+            let listed = verifier.check(name, &bytes)?;
+            Ok((bytes, listed))
+        })
+        .collect();
+    let contents = contents.into_iter().collect::<Result<Vec<_>>>()?;
+    let loaded: Vec<(&str, &[u8])> = files
+        .iter()
+        .zip(&contents)
+        .map(|(n, (b, _))| (*n, b.as_slice()))
+        .collect();
+    check_distinct(dir, all, &loaded)?;
+    Ok(contents)
+}
+
 /// Reads an optional file; `None` when it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
     match std::fs::read(path) {
